@@ -1,0 +1,41 @@
+# Everything runs from the lock file: `make run` and `make test` set up .venv when needed.
+PYTHON ?= python3
+VENV := .venv
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.synced
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: setup run test lint format corpus clean
+
+setup: $(STAMP)
+
+# uv lives inside .venv (bootstrapped with pip), so nothing outside the project is touched.
+$(STAMP): pyproject.toml uv.lock
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	test -x $(VENV)/bin/uv || $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv sync --frozen --inexact --python $(VENV)/bin/python
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/newsfront run examples/corpus
+	$(VENV)/bin/newsfront sql "SELECT provider_domain, count(*) AS articles FROM articles GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# Regenerates the bundled sample corpus (deterministic).
+corpus: $(STAMP)
+	$(VENV)/bin/python examples/generate_corpus.py examples/corpus --count 300 --seed 7 --clean
+
+clean:
+	rm -rf data/warehouse .pytest_cache .ruff_cache

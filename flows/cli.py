@@ -1,0 +1,169 @@
+"""The `newsfront` command. Each command calls the library and turns its errors into one line.
+
+Prefect is imported only by the commands that run flows, so `newsfront sql` starts fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flows.settings import Settings
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Turn a folder of front-matter news articles into a DuckDB warehouse.",
+)
+out = Console()
+err = Console(stderr=True)
+
+WarehouseOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--warehouse",
+        "-w",
+        help="Warehouse folder [default: $NEWSFRONT_WAREHOUSE or data/warehouse]",
+        show_default=False,
+    ),
+]
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+@app.command()
+def run(
+    source: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Folder of article files [default: examples/corpus]", show_default=False
+        ),
+    ] = None,
+    warehouse: WarehouseOption = None,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Rebuild from nothing, even for another source.")
+    ] = False,
+    wait: Annotated[
+        float | None,
+        typer.Option("--wait", help="Seconds to wait for another run's lock before giving up."),
+    ] = None,
+) -> None:
+    """Load SOURCE into the warehouse and publish it as news.duckdb."""
+    settings = Settings()
+    source = source or settings.source
+    target = warehouse or settings.warehouse
+    _check_run_arguments(source, target)
+
+    from flows.ingest import ingest  # imports Prefect
+    from warehouse.lock import WarehouseLocked
+    from warehouse.source import SourceError
+    from warehouse.store import WarehouseError
+
+    clock = time.perf_counter()
+    try:
+        summary = ingest(
+            source=str(source),
+            warehouse=str(target),
+            full_refresh=full_refresh,
+            lock_wait_seconds=wait,
+        )
+    except (WarehouseLocked, WarehouseError, SourceError) as exc:
+        raise fail(str(exc)) from None
+    _print_summary(summary, target, time.perf_counter() - clock)
+
+
+def _check_run_arguments(source: Path, target: Path) -> None:
+    """Fail in one line before Prefect starts, for the mistakes we can see up front."""
+    if not source.is_dir():
+        raise fail(f"source folder {str(source)!r} does not exist or is not a folder")
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise fail(f"warehouse folder {str(target)!r} cannot be created or written")
+
+
+def _print_summary(summary: dict, target: Path, seconds: float) -> None:
+    table = Table(title="newsfront run", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("run", summary["run_id"])
+    table.add_row("files seen", f"{summary['files_seen']:,}")
+    table.add_row("parsed", f"{summary['files_parsed']:,}")
+    table.add_row("rejected", f"{summary['files_rejected']:,}")
+    for reason, count in summary["rejected_by_reason"].items():
+        table.add_row(f"  {reason}", f"{count:,}")
+    table.add_row("articles", f"{summary['articles']:,}")
+    table.add_row("seconds", f"{seconds:.1f}")
+    out.print(table)
+    out.print(f"warehouse: {target / 'news.duckdb'}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="SQL to run against the warehouse's tables.")],
+    warehouse: WarehouseOption = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+) -> None:
+    """Run QUERY against the warehouse (read-only, TimeZone UTC) and print the result."""
+    from warehouse import connect
+
+    target = warehouse or Settings().warehouse
+    try:
+        with connect(target) as con:
+            cursor = con.execute(query)
+            columns = [d[0] for d in cursor.description] if cursor.description else []
+            rows = cursor.fetchall() if columns else []
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from None
+    except duckdb.Error as exc:
+        raise fail(str(exc).splitlines()[0]) from None
+    _print_rows(columns, rows, format)
+
+
+def _print_rows(columns: list[str], rows: list[tuple], format: Format) -> None:
+    if format is Format.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([["" if v is None else _text(v) for v in row] for row in rows])
+    elif format is Format.json:
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        sys.stdout.write(json.dumps(records, ensure_ascii=False, default=_text, indent=2) + "\n")
+    else:
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*("NULL" if v is None else _text(v) for v in row))
+        out.print(table)
+        out.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''}", style="dim")
+
+
+def _text(value: object) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

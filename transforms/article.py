@@ -1,0 +1,220 @@
+"""From a front matter mapping to the rows of one article (contract sections 2 to 4).
+
+`parse_article` is the whole parsing layer for one file: bytes in, rows out, or a Rejection.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from transforms.document import read_document
+from transforms.errors import Rejection
+from transforms.urls import article_id, normalise_domain, url_domain, url_key
+from transforms.values import (
+    Converted,
+    is_container,
+    is_missing,
+    raw_text,
+    to_boolean,
+    to_integer,
+    to_text,
+    to_timestamp,
+)
+
+Spec = dict[str, tuple[str, Callable[[object], Converted]]]
+
+# Front matter key -> (column, converter). Keys in no spec and not structural go to `extra`.
+ARTICLE_FIELDS: Spec = {
+    "title": ("title", to_text),
+    "excerpt": ("excerpt", to_text),
+    "category": ("category", to_text),
+    "type": ("type", to_text),
+    "publishedDateTime": ("published_at", to_timestamp),
+    "originalUrl": ("original_url", to_text),
+    "webUrl": ("web_url", to_text),
+    "ampWebUrl": ("amp_url", to_text),
+    "cdnAmpWebUrl": ("cdn_amp_url", to_text),
+    "quality": ("quality", to_integer),
+    "heat": ("heat", to_integer),
+    "published": ("is_published", to_boolean),
+    "secured": ("secured", to_text),  # opaque: stored exactly as given
+}
+RELATED_FIELDS: Spec = {
+    "title": ("title", to_text),
+    "excerpt": ("excerpt", to_text),
+    "publishedDateTime": ("published_at", to_timestamp),
+    "webUrl": ("web_url", to_text),
+    "ampWebUrl": ("amp_url", to_text),
+    "cdnAmpWebUrl": ("cdn_amp_url", to_text),
+    "type": ("type", to_text),
+    "quality": ("quality", to_integer),
+}
+IMAGE_FIELDS: Spec = {
+    "url": ("url", to_text),
+    "width": ("width", to_integer),
+    "height": ("height", to_integer),
+    "isCached": ("is_cached", to_boolean),
+    "title": ("title", to_text),
+}
+PROVIDER_FIELDS: Spec = {"name": ("name", to_text), "domain": ("domain", to_text)}
+
+
+@dataclass
+class ParsedArticle:
+    """Every row one parsed file contributes, before the duplicate winner rule."""
+
+    article: dict
+    topics: list[dict] = field(default_factory=list)
+    related: list[dict] = field(default_factory=list)
+    images: list[dict] = field(default_factory=list)
+    issues: list[dict] = field(default_factory=list)
+
+
+class _Collector:
+    """Gathers field issues and unknown keys while one document is read."""
+
+    def __init__(self) -> None:
+        self.issues: list[dict] = []
+        self.extra: dict[str, object] = {}
+
+    def issue(self, path: str, problem: str, value: object) -> None:
+        self.issues.append({"field": path, "problem": problem, "raw_value": raw_text(value)})
+
+    def scalars(self, mapping: dict, spec: Spec, prefix: str, structural: tuple = ()) -> dict:
+        """Convert the spec's keys; unknown keys go to `extra` under their path."""
+        row = dict.fromkeys(column for column, _ in spec.values())
+        for key, value in mapping.items():
+            path = prefix + key
+            if key in spec:
+                column, convert = spec[key]
+                row[column], problem = convert(value)
+                if problem:
+                    self.issue(path, problem, value)
+            elif key not in structural:
+                self.extra[path] = value
+        return row
+
+    def list_of(self, value: object, path: str) -> list:
+        """A list field: missing is empty; any other shape is empty plus `wrong_shape`."""
+        if is_missing(value):
+            return []
+        if isinstance(value, list):
+            return value
+        self.issue(path, "wrong_shape", value)
+        return []
+
+
+def parse_article(raw: bytes) -> ParsedArticle:
+    """Parse one file's bytes into its rows, or raise Rejection.
+
+    Rows carry no source path: the caller knows which file it read.
+    """
+    data, body = read_document(raw)
+    key = _identity(data)
+    aid = article_id(key)
+    out = _Collector()
+
+    article = out.scalars(data, ARTICLE_FIELDS, "", ("provider", "topics", "images", "related"))
+    article_url = article["original_url"] or article["web_url"]
+    article["provider_name"], article["provider_domain"] = _provider(
+        data.get("provider"), "provider", article_url, out
+    )
+    topics = [
+        {"article_id": aid, "position": position, "topic": topic}
+        for position, topic in _topics(data.get("topics"), out)
+    ]
+    images = _images(data.get("images"), "images", aid, None, out)
+    related = []
+    for position, item in enumerate(out.list_of(data.get("related"), "related")):
+        path = f"related[{position}]"
+        if not isinstance(item, dict):
+            out.issue(path, "not_a_mapping", item)
+            continue
+        row = out.scalars(item, RELATED_FIELDS, path + ".", ("provider", "images"))
+        row["provider_name"], row["provider_domain"] = _provider(
+            item.get("provider"), path + ".provider", row["web_url"], out
+        )
+        # Resolved to related_article_id once every article's url_key is known.
+        row["web_url_key"] = url_key(row["web_url"]) if row["web_url"] else None
+        related.append({"article_id": aid, "position": position, **row})
+        images += _images(item.get("images"), path + ".images", aid, position, out)
+
+    article.update(
+        article_id=aid,
+        url_key=key,
+        body=body,
+        extra=json.dumps(out.extra, ensure_ascii=False, default=str) if out.extra else None,
+    )
+    issues = [{"article_id": aid, **issue} for issue in out.issues]
+    return ParsedArticle(article, topics, related, images, issues)
+
+
+def _identity(data: dict) -> str:
+    """The url_key, after the `missing_required` checks of contract section 5."""
+    title = data.get("title")
+    if is_container(title) or is_missing(title) or (isinstance(title, str) and not title.strip()):
+        shape = " (it is a list or mapping, not text)" if is_container(title) else ""
+        raise Rejection(
+            "missing_required", f"the front matter has no non-empty 'title'{shape}; add one"
+        )
+    for name in ("originalUrl", "webUrl"):
+        url, _ = to_text(data.get(name))
+        if url is not None and url.strip():
+            return url_key(url)
+    raise Rejection(
+        "missing_required",
+        "the front matter has neither 'originalUrl' nor 'webUrl'; add the article's URL",
+    )
+
+
+def _provider(value: object, path: str, url: str | None, out: _Collector):
+    """(name, domain); a plain string is the name; a missing domain comes from the URL."""
+    name = domain = None
+    if isinstance(value, dict):
+        row = out.scalars(value, PROVIDER_FIELDS, path + ".")
+        name, domain = row["name"], row["domain"]
+    elif isinstance(value, list):
+        out.issue(path, "wrong_shape", value)
+    else:
+        name, _ = to_text(value)
+    domain = normalise_domain(domain) if domain is not None else None
+    if domain is None and url is not None:
+        domain = url_domain(url)
+    return name, domain
+
+
+def _topics(value: object, out: _Collector):
+    """(position, topic) pairs: trimmed, empty and repeated topics dropped."""
+    if isinstance(value, dict):
+        out.issue("topics", "wrong_shape", value)
+        return
+    items = value if isinstance(value, list) else [value]
+    seen: set[str] = set()
+    for position, item in enumerate(items):
+        text, problem = to_text(item)
+        if problem:
+            out.issue(f"topics[{position}]", problem, item)
+            continue
+        topic = text.strip() if text is not None else ""
+        if topic and topic not in seen:
+            seen.add(topic)
+            yield position, topic
+
+
+def _images(value, path: str, aid: str, related_position: int | None, out: _Collector):
+    rows = []
+    for position, item in enumerate(out.list_of(value, path)):
+        item_path = f"{path}[{position}]"
+        if not isinstance(item, dict):
+            out.issue(item_path, "not_a_mapping", item)
+            continue
+        row = out.scalars(item, IMAGE_FIELDS, item_path + ".")
+        if row["url"] is None:
+            out.issue(item_path, "missing_url", item)
+            continue
+        rows.append(
+            {"article_id": aid, "related_position": related_position, "position": position, **row}
+        )
+    return rows

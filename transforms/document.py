@@ -1,0 +1,98 @@
+"""From file bytes to the front matter mapping: decode, split, parse by format."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+
+from transforms.errors import Rejection
+from transforms.frontmatter import FrontMatter, decode, split_front_matter
+from transforms.yaml_strings import load_yaml
+
+_TOML_WHERE = re.compile(
+    r"^(?P<msg>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|"
+    r"(?P<end>end of document))\)$",
+    re.S,
+)
+
+
+def read_document(raw: bytes) -> tuple[dict, str | None]:
+    """The front matter mapping and the body of one file, or a Rejection.
+
+    Runs the contract's checks from `encoding` to `not_a_mapping`, in order.
+    """
+    front = split_front_matter(decode(raw))
+    data = load_front_matter(front)
+    if data is None:  # an empty block
+        data = {}
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else "a single value"
+        raise Rejection(
+            "not_a_mapping",
+            f"the front matter is {kind}, not a mapping of keys to values",
+            front.first_line,
+        )
+    return data, front.body
+
+
+def load_front_matter(front: FrontMatter) -> object:
+    if front.format == "yaml":
+        return load_yaml(front.text, front.first_line)
+    if front.format == "toml":
+        return _load_toml(front)
+    return _load_json(front)
+
+
+def _load_toml(front: FrontMatter) -> object:
+    try:
+        return tomllib.loads(front.text)
+    except tomllib.TOMLDecodeError as exc:
+        match = _TOML_WHERE.match(str(exc))
+        message, line, column = str(exc), None, None
+        if match:
+            message = match["msg"]
+            if match["line"]:
+                line, column = front.first_line + int(match["line"]) - 1, int(match["col"])
+            else:
+                line = front.first_line + front.text.count("\n")
+        raise Rejection(
+            "syntax_error", f"the TOML front matter does not parse: {message}", line, column
+        ) from None
+
+
+def _load_json(front: FrontMatter) -> object:
+    try:
+        return json.loads(front.text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise Rejection(
+            "syntax_error",
+            f"the JSON front matter does not parse: {exc.msg}",
+            front.first_line + exc.lineno - 1,
+            exc.colno,
+        ) from None
+    except _DuplicateKey as exc:
+        raise Rejection(
+            "syntax_error",
+            f"the key {exc.args[0]!r} appears twice in one JSON object",
+            front.first_line,
+        ) from None
+    except RecursionError:
+        raise Rejection(
+            "too_complex", "the JSON front matter nests too deeply to read", front.first_line
+        ) from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return result

@@ -1,0 +1,111 @@
+"""The rules that need every file at once, as SQL over the staged parts (contract sections 3-4):
+the duplicate winner, `related_article_id`, `providers`, and the final column order.
+
+Each published table is one SELECT over the staged views `stg_<name>`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+# Winner per url_key: latest published_at (missing counts as earliest), then the greatest
+# source_path in byte order (DuckDB compares strings byte by byte, as UTF-8).
+WINNERS = """
+SELECT source_path FROM stg_articles
+QUALIFY row_number() OVER (
+    PARTITION BY url_key ORDER BY published_at DESC NULLS LAST, source_path DESC) = 1
+"""
+
+TABLES: dict[str, str] = {
+    "articles": """
+        SELECT article_id, url_key, title, excerpt, category, type, published_at,
+               original_url, web_url, amp_url, cdn_amp_url, provider_domain, provider_name,
+               quality, heat, is_published, secured, body, extra, source_path, source_sha256
+        FROM stg_articles SEMI JOIN winners USING (source_path)
+        ORDER BY article_id""",
+    "article_topics": """
+        SELECT article_id, position, topic
+        FROM stg_topics SEMI JOIN winners USING (source_path)
+        ORDER BY article_id, position""",
+    "related_items": """
+        SELECT r.article_id, r.position, r.title, r.excerpt, r.published_at, r.web_url,
+               r.amp_url, r.cdn_amp_url, r.type, r.provider_domain, r.provider_name, r.quality,
+               a.article_id AS related_article_id
+        FROM stg_related r SEMI JOIN winners USING (source_path)
+        LEFT JOIN articles a ON a.url_key = r.web_url_key
+        ORDER BY r.article_id, r.position""",
+    "images": """
+        SELECT article_id, related_position, position, url, width, height, is_cached, title
+        FROM stg_images SEMI JOIN winners USING (source_path)
+        ORDER BY article_id, related_position NULLS FIRST, position""",
+    "providers": """
+        WITH mentions AS (
+            SELECT provider_domain AS domain, provider_name AS name, 1 AS in_articles
+            FROM articles WHERE provider_domain IS NOT NULL
+            UNION ALL
+            SELECT provider_domain, provider_name, 0
+            FROM related_items WHERE provider_domain IS NOT NULL
+        ), names AS (
+            SELECT domain, name FROM mentions WHERE name IS NOT NULL
+            GROUP BY domain, name
+            QUALIFY row_number() OVER (PARTITION BY domain ORDER BY count(*) DESC, name) = 1
+        )
+        SELECT m.domain, any_value(n.name) AS name,
+               count(*) FILTER (WHERE in_articles = 1) AS n_articles,
+               count(*) FILTER (WHERE in_articles = 0) AS n_related
+        FROM mentions m LEFT JOIN names n USING (domain)
+        GROUP BY m.domain
+        ORDER BY m.domain""",
+    "article_sources": """
+        SELECT source_path, source_sha256, size_bytes, article_id,
+               source_path IN (SELECT source_path FROM winners) AS is_current
+        FROM stg_articles
+        ORDER BY source_path""",
+    "rejected_files": """
+        SELECT source_path, source_sha256, size_bytes, reason, detail
+        FROM stg_rejected
+        ORDER BY source_path""",
+    "field_issues": """
+        SELECT source_path, article_id, field, problem, raw_value
+        FROM stg_issues
+        ORDER BY source_path, seq""",
+}
+
+STAGED_NAMES = ("articles", "topics", "related", "images", "issues", "rejected")
+
+
+def build_snapshot(part_files: dict[str, list[Path]], snapshot_dir: Path) -> dict[str, int]:
+    """Write every published data table as `<snapshot_dir>/<table>.parquet`; return row counts.
+
+    `part_files` maps each staged name to the Parquet files holding its rows.
+    """
+    snapshot_dir.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        for name in STAGED_NAMES:
+            files = [str(path) for path in part_files[name]]
+            con.execute(
+                f"CREATE TEMP VIEW stg_{name} AS SELECT * FROM read_parquet({_sql_list(files)})"
+            )
+        con.execute(f"CREATE TEMP TABLE winners AS {WINNERS}")
+        for table, query in TABLES.items():
+            target = snapshot_dir / f"{table}.parquet"
+            # Later queries (related_items, providers) read earlier tables by name.
+            con.execute(f"CREATE TEMP TABLE {table} AS {query}")
+            con.execute(
+                f"COPY {table} TO {_sql_str(str(target))} "
+                "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+            )
+            counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return counts
+
+
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_list(items: list[str]) -> str:
+    return "[" + ", ".join(_sql_str(item) for item in items) + "]"

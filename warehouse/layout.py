@@ -1,0 +1,52 @@
+"""Where everything lives inside a warehouse folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    """A warehouse folder:
+
+    news.duckdb              the catalog: one view per table, replaced atomically per run
+    snapshots/<run_id>/      the published Parquet tables of one run, never modified
+    parts/<run_id>/<n>/      staged rows of one chunk of source files, never modified
+    runs/<run_id>.parquet    one row of `load_runs` per run, failed runs included
+    warehouse.json           the source this warehouse belongs to
+    .lock                    held by the run in progress
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root).absolute())
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / "news.duckdb"
+
+    @property
+    def snapshots(self) -> Path:
+        return self.root / "snapshots"
+
+    @property
+    def parts(self) -> Path:
+        return self.root / "parts"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def meta(self) -> Path:
+        return self.root / "warehouse.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".lock"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"

@@ -1,0 +1,62 @@
+"""`load_runs`: one Parquet file per run.
+
+A run writes its row as `running` when it starts and replaces it when it ends, so that the
+`load_runs` view always has a file to read and a killed run stays visible. The next run marks
+such leftovers `killed`: only the lock holder can be running.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from warehouse.layout import Warehouse
+
+RUN_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("flow_run_id", pa.string()),
+        ("source", pa.string()),
+        ("started_at", pa.timestamp("us", tz="UTC")),
+        ("finished_at", pa.timestamp("us", tz="UTC")),
+        ("status", pa.string()),
+        ("full_refresh", pa.bool_()),
+        ("files_seen", pa.int64()),
+        ("files_parsed", pa.int64()),
+        ("files_unchanged", pa.int64()),
+        ("files_deleted", pa.int64()),
+        ("files_rejected", pa.int64()),
+        ("articles", pa.int64()),
+        ("error", pa.string()),
+    ]
+)
+
+
+def new_run_id(now: dt.datetime) -> str:
+    """Sortable by start time; the suffix keeps two runs in one second apart."""
+    return now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def record_run(warehouse: Warehouse, run: dict) -> None:
+    warehouse.runs.mkdir(parents=True, exist_ok=True)
+    row = {name: run.get(name) for name in RUN_SCHEMA.names}
+    target = warehouse.runs / f"{run['run_id']}.parquet"
+    tmp = target.with_suffix(".tmp")
+    pq.write_table(pa.Table.from_pylist([row], schema=RUN_SCHEMA), tmp)
+    os.replace(tmp, target)
+
+
+def mark_killed_runs(warehouse: Warehouse, current_run_id: str) -> None:
+    """Call with the lock held: every other `running` row belongs to a run that died."""
+    for path in sorted(warehouse.runs.glob("*.parquet")) if warehouse.runs.is_dir() else []:
+        table = pq.read_table(path)
+        if path.stem == current_run_id or not pc.any(pc.equal(table["status"], "running")).as_py():
+            continue
+        row = table.to_pylist()[0]
+        row.update(status="killed", error="the run ended before it finished (killed?)")
+        record_run(warehouse, row)

@@ -1,0 +1,93 @@
+"""The source folder: which files are candidates (contract section 1), and reading one safely."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from transforms.errors import Rejection
+
+SUFFIXES = (".md", ".markdown", ".txt")  # case-sensitive, as the contract says
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+
+
+class SourceError(Exception):
+    """The source as a whole cannot be listed (missing, not a folder)."""
+
+
+def list_candidates(root: Path) -> list[str]:
+    """Candidate files below `root` as sorted relative paths with `/` separators.
+
+    Names starting with `.` are skipped at every level. Symbolic links are followed only
+    when they resolve inside the source; a linked folder already visited is not entered again,
+    so loops end. A linked file that points outside is still listed, and is then rejected
+    as `unreadable` when read, so that it shows up in `rejected_files`.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise SourceError(f"source folder {str(root)!r} does not exist or is not a folder")
+    real_root = root.resolve()
+    found: list[str] = []
+    seen_dirs = {real_root}
+    pending = [(root, "")]
+    while pending:
+        folder, prefix = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue  # a folder that vanished or cannot be listed holds no candidates we can see
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = prefix + entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((Path(entry.path), rel + "/"))
+                elif entry.is_symlink():
+                    target = Path(entry.path).resolve()
+                    if target.is_dir():
+                        if target.is_relative_to(real_root) and target not in seen_dirs:
+                            seen_dirs.add(target)
+                            pending.append((Path(entry.path), rel + "/"))
+                    elif entry.name.endswith(SUFFIXES):
+                        found.append(rel)
+                elif entry.name.endswith(SUFFIXES) and entry.is_file(follow_symlinks=False):
+                    found.append(rel)
+            except (OSError, RuntimeError):  # RuntimeError: a symlink loop on resolve()
+                if entry.name.endswith(SUFFIXES):
+                    found.append(rel)  # reading it will reject it as unreadable
+    found.sort()
+    return found
+
+
+def read_candidate(root: Path, rel_path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of one candidate, or Rejection (`unreadable`, `too_large`).
+
+    A file over the limit is rejected from its size, before it is read.
+    """
+    path = Path(root) / rel_path
+    try:
+        if path.is_symlink() and not path.resolve().is_relative_to(Path(root).resolve()):
+            raise Rejection(
+                "unreadable",
+                "the file is a symbolic link to a place outside the source; "
+                "copy the file into the source instead",
+            )
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > max_bytes:
+                raise Rejection("too_large", _too_large(size, max_bytes))
+            raw = handle.read(max_bytes + 1)
+    except (OSError, RuntimeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise Rejection("unreadable", f"the file could not be read: {reason}") from None
+    if len(raw) > max_bytes:  # it grew while we read it
+        raise Rejection("too_large", _too_large(len(raw), max_bytes))
+    return raw
+
+
+def _too_large(size: int, max_bytes: int) -> str:
+    return (
+        f"the file has {size:,} bytes, over the limit of {max_bytes:,}; "
+        "split it or raise NEWSFRONT_MAX_FILE_BYTES"
+    )
