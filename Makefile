@@ -35,7 +35,7 @@ format: $(STAMP)
 
 # Regenerates the bundled sample corpus (deterministic).
 corpus: $(STAMP)
-	$(VENV)/bin/python examples/generate_corpus.py examples/corpus --count 300 --seed 7 --clean
+	$(VENV)/bin/python examples/generate_corpus.py examples/corpus --count 300 --seed 7 --clean --with-seed
 
 clean:
 	rm -rf data/warehouse .pytest_cache .ruff_cache

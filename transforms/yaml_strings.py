@@ -47,6 +47,10 @@ def load_yaml(text: str, first_line: int = 1) -> object:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(p for p in (exc.problem, exc.context) if p) or "invalid YAML"
         line, column = _where(mark, first_line)
+        if "maximum nesting depth" in problem:  # libyaml's own guard, met while scanning ahead
+            raise Rejection(
+                "too_complex", f"the YAML nests deeper than {MAX_DEPTH} levels", line, column
+            ) from None
         raise Rejection(
             "syntax_error", f"the YAML front matter does not parse: {problem}", line, column
         ) from None

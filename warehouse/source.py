@@ -18,17 +18,14 @@ class SourceError(Exception):
 def list_candidates(root: Path) -> list[str]:
     """Candidate files below `root` as sorted relative paths with `/` separators.
 
-    Names starting with `.` are skipped at every level. Symbolic links are followed only
-    when they resolve inside the source; a linked folder already visited is not entered again,
-    so loops end. A linked file that points outside is still listed, and is then rejected
-    as `unreadable` when read, so that it shows up in `rejected_files`.
+    Names starting with `.` are skipped at every level. Links to folders are not followed,
+    so no loop or second path to the same folder can arise. Links to files are listed like
+    files; one that points outside the source is rejected as `unreadable` when read.
     """
     root = Path(root)
     if not root.is_dir():
         raise SourceError(f"source folder {str(root)!r} does not exist or is not a folder")
-    real_root = root.resolve()
     found: list[str] = []
-    seen_dirs = {real_root}
     pending = [(root, "")]
     while pending:
         folder, prefix = pending.pop()
@@ -39,25 +36,23 @@ def list_candidates(root: Path) -> list[str]:
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            rel = prefix + entry.name
             try:
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append((Path(entry.path), rel + "/"))
-                elif entry.is_symlink():
-                    target = Path(entry.path).resolve()
-                    if target.is_dir():
-                        if target.is_relative_to(real_root) and target not in seen_dirs:
-                            seen_dirs.add(target)
-                            pending.append((Path(entry.path), rel + "/"))
-                    elif entry.name.endswith(SUFFIXES):
-                        found.append(rel)
-                elif entry.name.endswith(SUFFIXES) and entry.is_file(follow_symlinks=False):
-                    found.append(rel)
-            except (OSError, RuntimeError):  # RuntimeError: a symlink loop on resolve()
-                if entry.name.endswith(SUFFIXES):
-                    found.append(rel)  # reading it will reject it as unreadable
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                pending.append((Path(entry.path), prefix + entry.name + "/"))
+            elif entry.name.endswith(SUFFIXES) and not _is_dir_link(entry):
+                found.append(prefix + entry.name)
     found.sort()
     return found
+
+
+def _is_dir_link(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_symlink() and entry.is_dir()
+    except OSError:
+        return False
 
 
 def read_candidate(root: Path, rel_path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:

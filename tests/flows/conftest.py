@@ -1,0 +1,24 @@
+import shutil
+
+import pytest
+
+from tests.conftest import SAMPLE_CORPUS
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url():
+    """One temporary Prefect server for the whole session (it takes seconds to start)."""
+    import flows  # noqa: F401  (puts the project's Prefect defaults in place first)
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield PREFECT_API_URL.value()
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """A copy of the bundled sample corpus (its broken symlink included)."""
+    target = tmp_path_factory.mktemp("corpus") / "corpus"
+    shutil.copytree(SAMPLE_CORPUS, target, symlinks=True)
+    return target

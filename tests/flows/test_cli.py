@@ -1,0 +1,43 @@
+"""CLI errors that stop before Prefect starts: one line, non-zero exit, no traceback."""
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def newsfront(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_missing_source_is_one_line_and_exit_1(tmp_path):
+    done = newsfront("run", str(tmp_path / "nope"), "--warehouse", str(tmp_path / "wh"))
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0 and "does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_unwritable_warehouse_is_one_line_and_exit_1(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    done = newsfront("run", str(tmp_path), "--warehouse", str(blocker / "wh"))
+    assert done.returncode == 1 and "cannot be created or written" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_sql_without_a_warehouse_says_how_to_make_one(tmp_path):
+    done = newsfront("sql", "SELECT 1", "--warehouse", str(tmp_path))
+    assert done.returncode == 1 and "newsfront run" in done.stderr
+
+
+def test_sql_error_is_one_line(tmp_path, published_warehouse):
+    done = newsfront("sql", "SELECT nope FROM articles", "--warehouse", str(published_warehouse))
+    assert done.returncode == 1 and "nope" in done.stderr
+    assert done.stderr.strip().count("\n") == 0

@@ -1,0 +1,157 @@
+"""End to end: the ingest flow on the bundled sample corpus, once, then checks on its warehouse."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, SEED
+from transforms.urls import article_id
+from warehouse import connect
+from warehouse.source import list_candidates
+
+
+@pytest.fixture(scope="module")
+def loaded(prefect_api_url, corpus, tmp_path_factory):
+    from flows.ingest import ingest
+
+    warehouse = tmp_path_factory.mktemp("wh") / "warehouse"
+    summary = ingest(source=str(corpus), warehouse=str(warehouse))
+    return summary, warehouse
+
+
+def query(warehouse, sql):
+    with connect(warehouse) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_counts_match_what_the_generator_wrote(loaded, corpus):
+    summary, warehouse = loaded
+    expected = json.loads((corpus / ".manifest.json").read_text())
+    for table, count in expected["tables"].items():
+        if table == "related_resolved":
+            sql = "SELECT count(related_article_id) FROM related_items"
+        else:
+            sql = f"SELECT count(*) FROM {table}"
+        assert query(warehouse, sql) == [(count,)], table
+    assert summary["files_seen"] == expected["files_seen"]
+    assert summary["files_rejected"] == expected["files_rejected"]
+    assert summary["rejected_by_reason"] == expected["rejected_by_reason"]
+    assert summary["articles"] == expected["tables"]["articles"]
+
+
+def test_every_candidate_is_in_exactly_one_of_sources_and_rejected(loaded, corpus):
+    _, warehouse = loaded
+    listed = query(
+        warehouse,
+        "SELECT source_path FROM article_sources UNION ALL "
+        "SELECT source_path FROM rejected_files ORDER BY 1",
+    )
+    assert [path for (path,) in listed] == list_candidates(corpus)
+
+
+def test_one_rejected_file_per_reason_with_a_detail(loaded):
+    _, warehouse = loaded
+    reasons = dict(query(warehouse, "SELECT reason, count(*) FROM rejected_files GROUP BY 1"))
+    assert set(reasons) == {
+        "unreadable",
+        "too_large",
+        "encoding",
+        "no_front_matter",
+        "too_complex",
+        "syntax_error",
+        "not_a_mapping",
+        "missing_required",
+    }
+    assert query(
+        warehouse, "SELECT detail FROM rejected_files WHERE source_path = 'bad/syntax_error.md'"
+    )[0][0].endswith("(at line 5, column 1)")
+
+
+def test_the_seed_article_row_for_row(loaded):
+    _, warehouse = loaded
+    aid = article_id(
+        "https://www.aclu.org/press-releases/aclu-louisiana-obtains-e-mails-"
+        "confirm-nopds-use-racially-biased-facial-recognition"
+    )
+    assert query(
+        warehouse,
+        f"SELECT source_path, quality, heat, is_published, "
+        f"published_at::VARCHAR FROM articles WHERE article_id = '{aid}'",
+    ) == [(SEED.name, 36, -1, False, "2020-12-14 21:48:00+00")]
+    assert query(
+        warehouse,
+        f"SELECT position, topic FROM article_topics WHERE article_id = '{aid}' ORDER BY 1",
+    ) == [(0, "Computer Vision"), (1, "AI")]
+    assert query(
+        warehouse,
+        f"SELECT position, provider_domain FROM related_items "
+        f"WHERE article_id = '{aid}' ORDER BY 1",
+    ) == [(0, "nola.com"), (1, "thelensnola.org"), (2, "governing.com")]
+    assert query(warehouse, f"SELECT count(*) FROM images WHERE article_id = '{aid}'") == [(3,)]
+    assert query(warehouse, "SELECT name FROM providers WHERE domain = 'thelensnola.org'") == [
+        ("The Lens",)
+    ]
+
+
+def test_types_in_duckdb(loaded):
+    _, warehouse = loaded
+    types = dict(
+        query(
+            warehouse,
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'articles'",
+        )
+    )
+    assert types["published_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert (types["quality"], types["is_published"], types["extra"]) == (
+        "BIGINT",
+        "BOOLEAN",
+        "JSON",
+    )
+
+
+def test_load_runs_records_the_run_with_its_prefect_id(loaded):
+    summary, warehouse = loaded
+    assert query(
+        warehouse,
+        "SELECT run_id, status, files_seen, articles, flow_run_id IS NOT NULL FROM load_runs",
+    ) == [(summary["run_id"], "succeeded", summary["files_seen"], summary["articles"], True)]
+
+
+def test_a_second_source_is_refused(loaded, tmp_path):
+    from flows.ingest import ingest
+    from warehouse.store import WarehouseError
+
+    _, warehouse = loaded
+    with pytest.raises(WarehouseError, match="belongs to source"):
+        ingest(source=str(tmp_path), warehouse=str(warehouse))
+
+
+def test_cli_run_and_sql_in_a_fresh_process(prefect_api_url, corpus, tmp_path):
+    """The user's path: `newsfront run`, then `newsfront sql` in each format."""
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_api_url,
+        "NEWSFRONT_WAREHOUSE": str(tmp_path / "wh"),
+    }
+    cli = [sys.executable, "-m", "flows.cli"]
+    done = subprocess.run(
+        [*cli, "run", str(corpus)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "articles" in done.stdout and "missing_required" in done.stdout
+    sql = "SELECT reason, count(*) AS n FROM rejected_files GROUP BY 1 ORDER BY 1 LIMIT 2"
+    as_csv = subprocess.run(
+        [*cli, "sql", sql, "--format", "csv"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert as_csv.splitlines() == ["reason,n", "encoding,1", "missing_required,2"]
+    as_json = subprocess.run(
+        [*cli, "sql", sql, "-f", "json"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(as_json) == [
+        {"reason": "encoding", "n": 1},
+        {"reason": "missing_required", "n": 2},
+    ]
