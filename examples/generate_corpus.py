@@ -56,11 +56,41 @@ TOPICS = [
     "Security",
     "Courts",
 ]
-WORDS = (
-    "police facial recognition city council emails report data privacy court ruling "
-    "model chip launch climate energy vote election robot open source software agency "
-    "study hospital satellite startup funding lawsuit budget transit water school"
-).split()
+WORDS = [
+    "police",
+    "facial",
+    "recognition",
+    "city",
+    "council",
+    "emails",
+    "report",
+    "data",
+    "privacy",
+    "court",
+    "ruling",
+    "model",
+    "chip",
+    "launch",
+    "climate",
+    "energy",
+    "vote",
+    "election",
+    "robot",
+    "open",
+    "source",
+    "software",
+    "agency",
+    "study",
+    "hospital",
+    "satellite",
+    "startup",
+    "funding",
+    "lawsuit",
+    "budget",
+    "transit",
+    "water",
+    "school",
+]
 NASTY_TITLES = ["1984", "yes", "1.50", "012", "null", "~", "2020-01-01", "true", "0x1F", "1e3"]
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_5adb0f331346457b.txt"
 
@@ -173,7 +203,6 @@ class Generator:
                 ]
             )
         published = article["published"] + dt.timedelta(hours=rng.randrange(0, 48) * copy)
-        fm: list[tuple[str, str | None]] = []  # (yaml line, ...)
         title = sentence(rng, rng.randrange(4, 12))
         if hz and rng.random() < 0.03:
             title = rng.choice(NASTY_TITLES[:4] + NASTY_TITLES[6:])  # never a null word
@@ -224,7 +253,8 @@ class Generator:
             lines.append(f"provider: {q(article['name'])}")  # domain from the URL
         else:
             lines.append(
-                f"provider:\n  name: {q(article['name'])}\n  domain: ' WWW.{article['domain'].upper()} '"
+                f"provider:\n  name: {q(article['name'])}\n"
+                f"  domain: ' WWW.{article['domain'].upper()} '"
             )
         domains.add(article["domain"])
 

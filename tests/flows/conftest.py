@@ -8,9 +8,10 @@ from tests.conftest import SAMPLE_CORPUS
 @pytest.fixture(scope="session")
 def prefect_api_url():
     """One temporary Prefect server for the whole session (it takes seconds to start)."""
-    import flows  # noqa: F401  (puts the project's Prefect defaults in place first)
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
+
+    import flows  # noqa: F401  (puts the project's Prefect defaults in place first)
 
     with prefect_test_harness(server_startup_timeout=180):
         yield PREFECT_API_URL.value()

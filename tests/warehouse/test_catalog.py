@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import build_warehouse
 from warehouse import Warehouse, connect
-from warehouse.lock import RunLock, WarehouseLocked
+from warehouse.lock import RunLock
 from warehouse.store import WarehouseError, claim
 
 
