@@ -63,7 +63,7 @@ def _load_toml(front: FrontMatter) -> object:
 
 def _load_json(front: FrontMatter) -> object:
     try:
-        return json.loads(front.text, object_pairs_hook=_unique_keys)
+        data = json.loads(front.text, object_pairs_hook=_unique_keys, parse_constant=_constant)
     except json.JSONDecodeError as exc:
         raise Rejection(
             "syntax_error",
@@ -71,20 +71,32 @@ def _load_json(front: FrontMatter) -> object:
             front.first_line + exc.lineno - 1,
             exc.colno,
         ) from None
-    except _DuplicateKey as exc:
+    except _NotJson as exc:
         raise Rejection(
-            "syntax_error",
-            f"the key {exc.args[0]!r} appears twice in one JSON object",
-            front.first_line,
+            "syntax_error", f"the JSON front matter does not parse: {exc}", front.first_line
         ) from None
     except RecursionError:
         raise Rejection(
             "too_complex", "the JSON front matter nests too deeply to read", front.first_line
         ) from None
+    # "\ud800" alone decodes to a lone surrogate: not a character, and it cannot be stored.
+    if "\\u" in front.text and not _encodes(data):
+        raise Rejection(
+            "syntax_error",
+            "the JSON front matter escapes half of a surrogate pair (\\uD800-\\uDFFF) "
+            "without the other half, which is not a character",
+            front.first_line,
+        )
+    return data
 
 
-class _DuplicateKey(Exception):
+class _NotJson(Exception):
     pass
+
+
+def _constant(name: str) -> object:
+    """Python's json accepts NaN and Infinity; JSON (and DuckDB's JSON type) does not."""
+    raise _NotJson(f"{name} is not a JSON value")
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
@@ -93,6 +105,20 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise _DuplicateKey(key)
+                raise _NotJson(f"the key {key!r} appears twice in one object")
             seen.add(key)
     return result
+
+
+def _encodes(value: object) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_encodes(k) and _encodes(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_encodes(v) for v in value)
+    return True

@@ -268,6 +268,10 @@ def test_missing_required(front):
         (b"---\njust text\n---\n", "not_a_mapping"),
         (b"+++\ntitle = \n+++\n", "syntax_error"),
         (b'{\n"title": \n}\n', "syntax_error"),
+        (b'{\n"title": "t", "webUrl": "u", "x": NaN\n}\n', "syntax_error"),
+        (b'{\n"title": "\\ud800", "webUrl": "u"\n}\n', "syntax_error"),
+        (b'{\n"title": "t", "webUrl": "u", "title": "again"\n}\n', "syntax_error"),
+        (b'{\n"a": ' + b"[" * 100_000 + b"\n}\n", "too_complex"),
     ],
 )
 def test_rejection_reasons_in_order(raw, reason):
