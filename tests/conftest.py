@@ -14,22 +14,17 @@ def seed_bytes() -> bytes:
 
 
 def build_warehouse(root: Path, files: dict[str, bytes]) -> Path:
-    """A published warehouse built from the library directly, without Prefect."""
+    """A published warehouse built by the pipeline without Prefect."""
     from warehouse import Warehouse
-    from warehouse.runs import record_run
-    from warehouse.staging import stage_chunk
-    from warehouse.store import claim, part_dir, publish
+    from warehouse.pipeline import run_ingest
 
     source = root / "src"
+    source.mkdir(parents=True)
     for rel, raw in files.items():
         (source / rel).parent.mkdir(parents=True, exist_ok=True)
         (source / rel).write_bytes(raw)
     store = Warehouse(root / "wh")
-    claim(store, source, full_refresh=False)
-    part = part_dir(store, "r1", 0)
-    stage_chunk(source, sorted(files), part)
-    record_run(store, {"run_id": "r1", "status": "succeeded"})
-    publish(store, "r1", [part])
+    run_ingest(source, store)
     return store.root
 
 

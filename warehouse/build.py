@@ -1,7 +1,8 @@
 """The rules that need every file at once, as SQL over the staged parts (contract sections 3-4):
 the duplicate winner, `related_article_id`, `providers`, and the final column order.
 
-Each published table is one SELECT over the staged views `stg_<name>`.
+The staged rows that count are those of each file's current part, as the state says;
+each published table is then one SELECT over the views `stg_<name>`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+
+from transforms.tables import STAGED_SCHEMAS
 
 # Winner per url_key: latest published_at (missing counts as earliest), then the greatest
 # source_path in byte order (DuckDB compares strings byte by byte, as UTF-8).
@@ -73,34 +77,61 @@ TABLES: dict[str, str] = {
         ORDER BY source_path, seq""",
 }
 
-STAGED_NAMES = ("articles", "topics", "related", "images", "issues", "rejected")
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
 
 
-def build_snapshot(part_files: dict[str, list[Path]], snapshot_dir: Path) -> dict[str, int]:
-    """Write every published data table as `<snapshot_dir>/<table>.parquet`; return row counts.
+def build_snapshot(
+    parts: Path, state: pa.Table, snapshot_dir: Path, compact_into: Path | None = None
+) -> dict[str, int]:
+    """Write every published table as `<snapshot_dir>/<table>.parquet`; return row counts.
 
-    `part_files` maps each staged name to the Parquet files holding its rows.
+    `parts` is the folder of parts; `state` names each file's current part. With
+    `compact_into`, the current staged rows are also rewritten there as a single part.
     """
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        for name in STAGED_NAMES:
-            files = [str(path) for path in part_files[name]]
+        con.register("state", state.select(["source_path", "part"]))
+        current_parts = sorted(set(state.column("part").to_pylist()))
+        for name, schema in STAGED_SCHEMAS.items():
+            files = [str(parts / part / f"{name}.parquet") for part in current_parts]
+            if files:
+                rows = f"read_parquet({_sql_list(files)})"
+            else:
+                con.register(
+                    f"empty_{name}",
+                    schema.empty_table().append_column("part", pa.array([], pa.string())),
+                )
+                rows = f"empty_{name}"
             con.execute(
-                f"CREATE TEMP VIEW stg_{name} AS SELECT * FROM read_parquet({_sql_list(files)})"
+                f"CREATE TEMP VIEW stg_{name} AS SELECT t.* FROM {rows} t "
+                "SEMI JOIN state s USING (source_path, part)"
             )
         con.execute(f"CREATE TEMP TABLE winners AS {WINNERS}")
         for table, query in TABLES.items():
             target = snapshot_dir / f"{table}.parquet"
             # Later queries (related_items, providers) read earlier tables by name.
             con.execute(f"CREATE TEMP TABLE {table} AS {query}")
-            con.execute(
-                f"COPY {table} TO {_sql_str(str(target))} "
-                "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
-            )
+            con.execute(f"COPY {table} TO {_sql_str(str(target))} ({PARQUET_OPTIONS})")
             counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        if compact_into is not None:
+            _compact(con, compact_into)
     return counts
+
+
+def _compact(con: duckdb.DuckDBPyConnection, part_dir: Path) -> None:
+    """Rewrite the current staged rows as one part named after its folder."""
+    part = f"{part_dir.parent.name}/{part_dir.name}"
+    tmp = part_dir.with_name(part_dir.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for name in STAGED_SCHEMAS:
+        target = _sql_str(str(tmp / f"{name}.parquet"))
+        con.execute(
+            f"COPY (SELECT * REPLACE ({_sql_str(part)} AS part) FROM stg_{name} "
+            f"ORDER BY source_path) TO {target} (FORMAT parquet, COMPRESSION zstd)"
+        )
+    tmp.rename(part_dir)
 
 
 def _sql_str(text: str) -> str:

@@ -18,7 +18,7 @@ def write_catalog(warehouse: Warehouse, snapshot_dir: Path) -> None:
     """Build the new catalog beside the old one, then rename it over: readers see either.
 
     Views use absolute paths, so the file works from any working directory; a warehouse
-    folder that was moved is re-pointed by the next run (or opened through `connect`).
+    folder that was moved is re-pointed by its next run.
     """
     tmp = warehouse.root / f".{warehouse.catalog.name}.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)
@@ -39,12 +39,26 @@ def view_statements(warehouse: Warehouse, snapshot_dir: Path) -> list[str]:
         statements.append(
             f"CREATE OR REPLACE VIEW {table} AS SELECT {columns} FROM read_parquet({source})"
         )
+    # Which snapshot this catalog publishes: the next run's starting point.
+    statements.append("CREATE SCHEMA IF NOT EXISTS newsfront")
+    statements.append(
+        f"CREATE OR REPLACE VIEW newsfront.snapshot AS "
+        f"SELECT {_sql_str(snapshot_dir.name)} AS run_id"
+    )
     runs = _sql_str(str(warehouse.runs.absolute() / "*.parquet"))
     statements.append(
         "CREATE OR REPLACE VIEW load_runs AS SELECT * FROM "
         f"read_parquet({runs}, union_by_name = true) ORDER BY started_at"
     )
     return statements
+
+
+def published_snapshot(warehouse: Warehouse) -> str | None:
+    """The run id of the published snapshot, or None for a warehouse never published."""
+    if not warehouse.catalog.exists():
+        return None
+    with duckdb.connect(str(warehouse.catalog), read_only=True) as con:
+        return con.execute("SELECT run_id FROM newsfront.snapshot").fetchone()[0]
 
 
 def _fsync(path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from transforms.errors import Rejection
 
@@ -15,8 +16,14 @@ class SourceError(Exception):
     """The source as a whole cannot be listed (missing, not a folder)."""
 
 
-def list_candidates(root: Path) -> list[str]:
-    """Candidate files below `root` as sorted relative paths with `/` separators.
+class Candidate(NamedTuple):
+    path: str  # relative to the source root, `/` separators
+    size: int | None  # None when the file cannot be stat'ed (it will be rejected)
+    mtime_ns: int | None
+
+
+def list_candidates(root: Path) -> list[Candidate]:
+    """Candidate files below `root`, sorted by path, with their size and mtime.
 
     Names starting with `.` are skipped at every level. Links to folders are not followed,
     so no loop or second path to the same folder can arise. Links to files are listed like
@@ -25,7 +32,7 @@ def list_candidates(root: Path) -> list[str]:
     root = Path(root)
     if not root.is_dir():
         raise SourceError(f"source folder {str(root)!r} does not exist or is not a folder")
-    found: list[str] = []
+    found: list[Candidate] = []
     pending = [(root, "")]
     while pending:
         folder, prefix = pending.pop()
@@ -43,9 +50,17 @@ def list_candidates(root: Path) -> list[str]:
             if is_dir:
                 pending.append((Path(entry.path), prefix + entry.name + "/"))
             elif entry.name.endswith(SUFFIXES) and not _is_dir_link(entry):
-                found.append(prefix + entry.name)
+                found.append(_candidate(entry, prefix + entry.name))
     found.sort()
     return found
+
+
+def _candidate(entry: os.DirEntry, rel: str) -> Candidate:
+    try:
+        stat = entry.stat()  # follows a link to its file
+    except OSError:
+        return Candidate(rel, None, None)
+    return Candidate(rel, stat.st_size, stat.st_mtime_ns)
 
 
 def _is_dir_link(entry: os.DirEntry) -> bool:
@@ -55,8 +70,10 @@ def _is_dir_link(entry: os.DirEntry) -> bool:
         return False
 
 
-def read_candidate(root: Path, rel_path: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """The bytes of one candidate, or Rejection (`unreadable`, `too_large`).
+def read_candidate(
+    root: Path, rel_path: str, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[bytes, int]:
+    """The bytes and mtime (ns) of one candidate, or Rejection (`unreadable`, `too_large`).
 
     A file over the limit is rejected from its size, before it is read.
     """
@@ -69,7 +86,8 @@ def read_candidate(root: Path, rel_path: str, max_bytes: int = DEFAULT_MAX_BYTES
                 "copy the file into the source instead",
             )
         with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
+            stat = os.fstat(handle.fileno())
+            size = stat.st_size
             if size > max_bytes:
                 raise Rejection("too_large", _too_large(size, max_bytes))
             raw = handle.read(max_bytes + 1)
@@ -78,7 +96,7 @@ def read_candidate(root: Path, rel_path: str, max_bytes: int = DEFAULT_MAX_BYTES
         raise Rejection("unreadable", f"the file could not be read: {reason}") from None
     if len(raw) > max_bytes:  # it grew while we read it
         raise Rejection("too_large", _too_large(len(raw), max_bytes))
-    return raw
+    return raw, stat.st_mtime_ns
 
 
 def _too_large(size: int, max_bytes: int) -> str:

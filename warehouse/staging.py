@@ -1,15 +1,20 @@
-"""Parsing a chunk of source files into staged Parquet parts.
+"""Parsing a chunk of source files into a staged Parquet part.
 
-`stage_chunk` is a plain function over a chunk of paths, so that it can run in a worker
-process or on a cluster node: only paths go in and only counts come out.
+`stage_chunk` is a plain function of a picklable job, so that it can run in a worker process
+or on a cluster node: only paths go in, only counts come out. Per-file facts travel on disk,
+in the part's `files.parquet`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from transforms.article import parse_article
@@ -17,43 +22,93 @@ from transforms.errors import Rejection
 from transforms.tables import StagedRows
 from warehouse.source import DEFAULT_MAX_BYTES, read_candidate
 
+# One row per file read: what the next run compares against (see warehouse.state).
+FILES_SCHEMA = pa.schema(
+    [
+        ("source_path", pa.string()),
+        ("size_bytes", pa.int64()),
+        ("mtime_ns", pa.int64()),
+        ("sha256", pa.string()),
+        ("outcome", pa.string()),  # article, rejected or unchanged
+    ]
+)
+# An mtime this close to the moment of reading may still change within the same tick
+# without changing the size; such files are hashed again next time (git's "racy" rule).
+RACY_NS = 2_000_000_000
 
-def stage_chunk(
-    source: Path, rel_paths: list[str], part_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES
-) -> dict:
-    """Read, parse and stage `rel_paths`; write one Parquet file per staged table."""
+
+@dataclass(frozen=True)
+class ChunkJob:
+    source: str
+    part_dir: str
+    part: str  # the part's id, written into every staged row
+    paths: tuple[str, ...]
+    # sha256 of a path's bytes when they were last staged: equal bytes are not parsed again
+    known_sha: tuple[str | None, ...]
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+def stage_chunk(job: ChunkJob) -> dict:
+    """Read, hash and parse the job's files; write the part; return counts."""
+    source = Path(job.source)
     staged = StagedRows()
+    files: list[dict] = []
+    outcomes: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
-    for rel_path in rel_paths:
-        raw = sha256 = None
+    for rel_path, known in zip(job.paths, job.known_sha, strict=True):
+        size, mtime_ns = _stat(source / rel_path)
+        sha256 = None
         try:
-            raw = read_candidate(source, rel_path, max_bytes)
-            sha256 = hashlib.sha256(raw).hexdigest()
-            staged.add_parsed(rel_path, sha256, len(raw), parse_article(raw))
+            raw, mtime_ns = read_candidate(source, rel_path, job.max_bytes)
+            size, sha256 = len(raw), hashlib.sha256(raw).hexdigest()
+            if sha256 == known:
+                outcome = "unchanged"
+            else:
+                staged.add_parsed(rel_path, sha256, size, parse_article(raw))
+                outcome = "article"
         except Rejection as rejection:
-            size = len(raw) if raw is not None else _size_on_disk(source / rel_path)
             staged.add_rejected(rel_path, sha256, size, rejection)
+            outcome = "rejected"
             rejected[rejection.reason] += 1
-    write_part(staged, part_dir)
+        outcomes[outcome] += 1
+        files.append(
+            {
+                "source_path": rel_path,
+                "size_bytes": size,
+                "mtime_ns": _trusted_mtime(mtime_ns),
+                "sha256": sha256,
+                "outcome": outcome,
+            }
+        )
+    write_part(staged, files, Path(job.part_dir), job.part)
     return {
-        "files": len(rel_paths),
-        "parsed": len(rel_paths) - rejected.total(),
+        "files": len(job.paths),
+        "parsed": outcomes["article"],
+        "unchanged": outcomes["unchanged"],
         "rejected": dict(rejected),
     }
 
 
-def _size_on_disk(path: Path) -> int | None:
+def _stat(path: Path) -> tuple[int | None, int | None]:
     try:
-        return path.stat().st_size
+        stat = path.stat()
     except OSError:
-        return None
+        return None, None
+    return stat.st_size, stat.st_mtime_ns
 
 
-def write_part(staged: StagedRows, part_dir: Path) -> None:
-    """Write-once: a part folder is written under a temporary name and renamed into place."""
-    part_dir = Path(part_dir)
+def _trusted_mtime(mtime_ns: int | None) -> int | None:
+    if mtime_ns is None or time.time_ns() - mtime_ns < RACY_NS:
+        return None  # never equal to a listed mtime: compared by hash next run
+    return mtime_ns
+
+
+def write_part(staged: StagedRows, files: list[dict], part_dir: Path, part: str) -> None:
+    """Write-once: the part is written under a temporary name and renamed into place."""
     tmp = part_dir.with_name(part_dir.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     for name, table in staged.to_arrow().items():
+        table = table.append_column("part", pa.array([part] * table.num_rows, pa.string()))
         pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
-    tmp.rename(part_dir)
+    pq.write_table(pa.Table.from_pylist(files, schema=FILES_SCHEMA), tmp / "files.parquet")
+    os.replace(tmp, part_dir)

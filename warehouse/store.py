@@ -1,4 +1,4 @@
-"""The life of a run on disk: claim the warehouse, stage parts, publish a snapshot, clean up."""
+"""The warehouse on disk between runs: ownership, the published state, publishing, cleanup."""
 
 from __future__ import annotations
 
@@ -7,11 +7,17 @@ import os
 import shutil
 from pathlib import Path
 
-from warehouse.build import STAGED_NAMES, build_snapshot
-from warehouse.catalog import write_catalog
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from warehouse.build import build_snapshot
+from warehouse.catalog import published_snapshot, write_catalog
 from warehouse.layout import Warehouse
+from warehouse.state import empty_state, read_state
 
 DEFAULT_KEEP_SNAPSHOTS = 3
+# Past this many parts, a run rewrites the current staged rows as one part.
+MAX_PARTS = 32
 
 
 class WarehouseError(Exception):
@@ -42,31 +48,79 @@ def claim(warehouse: Warehouse, source: Path, full_refresh: bool) -> None:
     os.replace(tmp, warehouse.meta)
 
 
+def published_state(warehouse: Warehouse) -> pa.Table:
+    """The state of the published snapshot; empty for a new warehouse."""
+    run_id = published_snapshot(warehouse)
+    if run_id is None:
+        return empty_state()
+    return read_state(warehouse.snapshots / run_id / "state.parquet")
+
+
 def part_dir(warehouse: Warehouse, run_id: str, index: int) -> Path:
     return warehouse.parts / run_id / f"{index:06d}"
 
 
-def publish(warehouse: Warehouse, run_id: str, part_dirs: list[Path]) -> dict[str, int]:
-    """Build the snapshot of `run_id` from its parts and make it the published state."""
-    files = {name: [part / f"{name}.parquet" for part in part_dirs] for name in STAGED_NAMES}
+def part_id(warehouse: Warehouse, part_dir: Path) -> str:
+    return part_dir.relative_to(warehouse.parts).as_posix()
+
+
+def read_files(warehouse: Warehouse, part_dirs: list[Path]) -> list[pa.Table]:
+    """The `files.parquet` rows of freshly written parts, each with its part id."""
+    tables = []
+    for folder in part_dirs:
+        table = pq.read_table(folder / "files.parquet")
+        part = part_id(warehouse, folder)
+        tables.append(table.append_column("part", pa.array([part] * table.num_rows)))
+    return tables
+
+
+def publish(warehouse: Warehouse, run_id: str, state: pa.Table) -> dict[str, int]:
+    """Build the snapshot of `run_id` from the parts `state` names and make it the published
+    state: tables and state are written under a temporary name, renamed into place, and
+    the catalog is switched last, in one atomic rename."""
     snapshot = warehouse.snapshots / run_id
     building = snapshot.with_name(run_id + ".tmp")
     shutil.rmtree(building, ignore_errors=True)
-    counts = build_snapshot(files, building)
+    compact = None
+    if len(set(state.column("part").to_pylist())) > MAX_PARTS:
+        compact = warehouse.parts / run_id / "compact"
+    counts = build_snapshot(warehouse.parts, state, building, compact)
+    if compact is not None:
+        state = state.set_column(
+            state.schema.get_field_index("part"),
+            "part",
+            pa.array([part_id(warehouse, compact)] * state.num_rows, pa.string()),
+        )
+    pq.write_table(state, building / "state.parquet")
     building.rename(snapshot)
     write_catalog(warehouse, snapshot)
     return counts
 
 
-def remove_stale(warehouse: Warehouse, run_id: str, keep: int = DEFAULT_KEEP_SNAPSHOTS) -> None:
-    """Drop snapshots beyond the last `keep`, other runs' parts, and leftovers of killed runs."""
-    snapshots = sorted(p for p in _children(warehouse.snapshots) if not p.name.endswith(".tmp"))
-    for old in snapshots[: max(len(snapshots) - keep, 0)]:
-        shutil.rmtree(old, ignore_errors=True)
-    for path in _children(warehouse.snapshots) + _children(warehouse.parts):
-        if path.name.endswith(".tmp") or (path.parent == warehouse.parts and path.name != run_id):
-            shutil.rmtree(path, ignore_errors=True)
-    for leftover in warehouse.root.glob(".news.duckdb.*.tmp"):
+def remove_stale(warehouse: Warehouse, keep: int = DEFAULT_KEEP_SNAPSHOTS) -> None:
+    """Call with the lock held, after publishing. Removes snapshots beyond the last `keep`
+    up to the published one, snapshots and parts of runs that died, and parts that the
+    published state no longer names."""
+    current = published_snapshot(warehouse)
+    if current is None:
+        return
+    snapshots = sorted(_children(warehouse.snapshots))
+    published = [p for p in snapshots if p.name <= current and not p.name.endswith(".tmp")]
+    for old in published[: max(len(published) - keep, 0)]:
+        shutil.rmtree(old)
+    for orphan in snapshots:
+        if orphan.name > current or orphan.name.endswith(".tmp"):
+            shutil.rmtree(orphan)
+    live = set(
+        read_state(warehouse.snapshots / current / "state.parquet").column("part").to_pylist()
+    )
+    for run in _children(warehouse.parts):
+        for part in _children(run):
+            if part_id(warehouse, part) not in live:
+                shutil.rmtree(part)
+        if not any(run.iterdir()):
+            run.rmdir()
+    for leftover in warehouse.root.glob(f".{warehouse.catalog.name}.*.tmp"):
         leftover.unlink(missing_ok=True)
 
 

@@ -49,7 +49,7 @@ def test_every_candidate_is_in_exactly_one_of_sources_and_rejected(loaded, corpu
         "SELECT source_path FROM article_sources UNION ALL "
         "SELECT source_path FROM rejected_files ORDER BY 1",
     )
-    assert [path for (path,) in listed] == list_candidates(corpus)
+    assert [path for (path,) in listed] == [c.path for c in list_candidates(corpus)]
 
 
 def test_one_rejected_file_per_reason_with_a_detail(loaded):

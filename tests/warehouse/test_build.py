@@ -1,13 +1,14 @@
 """The rules that need all files at once: winner, related_article_id, providers, sources."""
 
+import math
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from transforms.urls import article_id
-from warehouse.build import STAGED_NAMES, build_snapshot
-from warehouse.staging import stage_chunk
+from warehouse import Warehouse, connect
+from warehouse.pipeline import run_ingest
 
 
 def doc(url, published=None, title="T", extra=""):
@@ -17,21 +18,13 @@ def doc(url, published=None, title="T", extra=""):
 
 def build(tmp_path: Path, files: dict[str, str], chunks: int = 1) -> duckdb.DuckDBPyConnection:
     source = tmp_path / "src"
+    source.mkdir()
     for rel, text in files.items():
         (source / rel).parent.mkdir(parents=True, exist_ok=True)
         (source / rel).write_text(text)
-    names = sorted(files)
-    parts = []
-    for i in range(chunks):
-        parts.append(tmp_path / "parts" / str(i))
-        stage_chunk(source, names[i::chunks], parts[-1])
-    snapshot = tmp_path / "snap"
-    build_snapshot({n: [p / f"{n}.parquet" for p in parts] for n in STAGED_NAMES}, snapshot)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    for table in snapshot.glob("*.parquet"):
-        con.execute(f"CREATE VIEW {table.stem} AS SELECT * FROM read_parquet('{table}')")
-    return con
+    store = Warehouse(tmp_path / "wh")
+    run_ingest(source, store, chunk_size=max(1, math.ceil(len(files) / chunks)))
+    return connect(store.root)
 
 
 def rows(con, sql):

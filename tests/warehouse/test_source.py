@@ -6,6 +6,10 @@ from transforms.errors import Rejection
 from warehouse.source import SourceError, list_candidates, read_candidate
 
 
+def paths(root):
+    return [candidate.path for candidate in list_candidates(root)]
+
+
 def touch(root, rel, text="x"):
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,13 +32,13 @@ def test_candidates_by_suffix_case_sensitive_and_hidden_names_skipped(tmp_path):
         "sub/.k/l.md",
     ]:
         touch(tmp_path, rel)
-    assert list_candidates(tmp_path) == ["a.md", "b.markdown", "c.txt", "sub/deeper/j.md"]
+    assert paths(tmp_path) == ["a.md", "b.markdown", "c.txt", "sub/deeper/j.md"]
 
 
 def test_paths_are_sorted_relative_with_slashes(tmp_path):
     for rel in ["z/a.md", "a/z.md", "é.md", "b.md"]:
         touch(tmp_path, rel)
-    assert list_candidates(tmp_path) == ["a/z.md", "b.md", "z/a.md", "é.md"]
+    assert paths(tmp_path) == ["a/z.md", "b.md", "z/a.md", "é.md"]
 
 
 def test_symlink_loops_end_and_links_outside_are_rejected(tmp_path):
@@ -45,8 +49,8 @@ def test_symlink_loops_end_and_links_outside_are_rejected(tmp_path):
     os.symlink(outside, source / "out-dir")  # links to folders are not followed
     os.symlink(outside / "secret.md", source / "out.md")  # listed, then rejected
     os.symlink(source / "a" / "x.md", source / "in.md")  # inside: read normally
-    assert list_candidates(source) == ["a/x.md", "in.md", "out.md"]
-    assert read_candidate(source, "in.md") == b"x"
+    assert paths(source) == ["a/x.md", "in.md", "out.md"]
+    assert read_candidate(source, "in.md")[0] == b"x"
     with pytest.raises(Rejection) as caught:
         read_candidate(source, "out.md")
     assert caught.value.reason == "unreadable" and "outside the source" in caught.value.detail
@@ -66,7 +70,7 @@ def test_vanished_file_is_unreadable(tmp_path):
 def test_too_large_is_rejected_from_its_size(tmp_path):
     touch(tmp_path, "big.md", "x" * 101)
     touch(tmp_path, "ok.md", "x" * 100)
-    assert read_candidate(tmp_path, "ok.md", max_bytes=100) == b"x" * 100
+    assert read_candidate(tmp_path, "ok.md", max_bytes=100)[0] == b"x" * 100
     with pytest.raises(Rejection) as caught:
         read_candidate(tmp_path, "big.md", max_bytes=100)
     assert caught.value.reason == "too_large" and "101 bytes" in caught.value.detail

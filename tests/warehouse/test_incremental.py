@@ -1,0 +1,235 @@
+"""Incremental runs give exactly the tables of a full refresh, and read only what changed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import warehouse.pipeline as pipeline
+import warehouse.store as store_module
+from tests.warehouse.helpers import OLD, tables, write
+from warehouse import Warehouse
+from warehouse.pipeline import run_ingest
+from warehouse.source import Candidate
+from warehouse.state import STATE_SCHEMA, plan_run
+
+
+def doc(url: str, date: str | None = None, title: str = "T", extra: str = "") -> str:
+    stamp = f"publishedDateTime: {date}\n" if date else ""
+    return f"---\ntitle: {title}\nwebUrl: {url}\n{stamp}{extra}---\n"
+
+
+def full_refresh_of(source: Path, tmp: Path) -> dict:
+    fresh = Warehouse(tmp / f"fresh-{len(list(tmp.iterdir()))}")
+    run_ingest(source, fresh, full_refresh=True)
+    return tables(fresh)
+
+
+def test_plan_keeps_unchanged_files_and_reads_the_rest():
+    previous = STATE_SCHEMA.empty_table().from_pylist(
+        [
+            {
+                "source_path": p,
+                "size_bytes": 10,
+                "mtime_ns": 5,
+                "sha256": f"sha-{p}",
+                "outcome": "article",
+                "part": "r/0",
+                "parser_version": 1,
+            }
+            for p in ["same.md", "touched.md", "grown.md", "gone.md", "old-parser.md"]
+        ],
+        schema=STATE_SCHEMA,
+    )
+    previous = previous.set_column(6, "parser_version", [[1, 1, 1, 1, 0]])
+    plan = plan_run(
+        [
+            Candidate("grown.md", 11, 5),
+            Candidate("new.md", 3, 5),
+            Candidate("old-parser.md", 10, 5),
+            Candidate("same.md", 10, 5),
+            Candidate("touched.md", 10, 6),
+        ],
+        previous,
+        parser_version=1,
+    )
+    assert plan.kept.column("source_path").to_pylist() == ["same.md"]
+    assert plan.to_read == [
+        ("grown.md", "sha-grown.md"),
+        ("new.md", None),
+        ("old-parser.md", None),
+        ("touched.md", "sha-touched.md"),
+    ]
+    assert plan.deleted == 1
+
+
+def test_edits_are_read_and_only_changed_bytes_parsed(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    for i in range(6):
+        write(source, f"{i}.md", doc(f"https://e.com/{i}", "2021-01-01"))
+    first = run_ingest(source, wh)
+    assert (first["files_parsed"], first["files_unchanged"]) == (6, 0)
+
+    write(source, "0.md", doc("https://e.com/0", "2021-01-01", title="edited"), OLD + 1)
+    (source / "1.md").unlink()
+    os.utime(source / "2.md", (OLD + 2, OLD + 2))  # touched, bytes unchanged
+    write(source, "new.md", doc("https://e.com/new"))
+    second = run_ingest(source, wh)
+    assert (
+        second["files_seen"],
+        second["files_parsed"],
+        second["files_unchanged"],
+        second["files_deleted"],
+    ) == (6, 2, 4, 0 + 1)
+    assert tables(wh) == full_refresh_of(source, tmp_path)
+    titles = dict((path, title) for title, path in [(r[2], r[19]) for r in tables(wh)["articles"]])
+    assert titles["0.md"] == "edited" and "1.md" not in titles
+
+    third = run_ingest(source, wh)  # nothing changed: nothing read
+    assert (third["files_parsed"], third["files_unchanged"]) == (0, 6)
+
+
+def test_deleted_winner_falls_back_to_next_source(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://e.com/x", "2021-01-01", title="older"))
+    write(source, "b.md", doc("https://e.com/x", "2022-01-01", title="newer"))
+    run_ingest(source, wh)
+    assert [r[2] for r in tables(wh)["articles"]] == ["newer"]
+    (source / "b.md").unlink()
+    run_ingest(source, wh)
+    assert [r[2] for r in tables(wh)["articles"]] == ["older"]
+    assert tables(wh)["article_sources"][0][4] is True
+
+
+def test_rejected_file_is_retried_when_its_bytes_change(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", "---\ntitle: [broken\n---\n")
+    assert run_ingest(source, wh)["files_rejected"] == 1
+    assert run_ingest(source, wh)["files_rejected"] == 0  # unchanged: not read again
+    assert len(tables(wh)["rejected_files"]) == 1
+    write(source, "a.md", doc("https://e.com/fixed"), OLD + 5)
+    run_ingest(source, wh)
+    assert tables(wh)["rejected_files"] == [] and len(tables(wh)["articles"]) == 1
+
+
+def test_new_parser_version_parses_everything_again(tmp_path, monkeypatch):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://e.com/a"))
+    run_ingest(source, wh)
+    monkeypatch.setattr(pipeline, "PARSER_VERSION", pipeline.PARSER_VERSION + 1)
+    assert run_ingest(source, wh)["files_parsed"] == 1
+    assert run_ingest(source, wh)["files_parsed"] == 0
+
+
+def test_racy_mtime_is_checked_by_hash_next_time(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    (source).mkdir()
+    (source / "a.md").write_text(doc("https://e.com/a"))  # mtime: now
+    run_ingest(source, wh)
+    state = pq.read_table(next(wh.snapshots.glob("*/state.parquet")))
+    assert state.column("mtime_ns").to_pylist() == [None]
+    second = run_ingest(source, wh)
+    assert (second["files_parsed"], second["files_unchanged"]) == (0, 1)
+
+
+def test_full_refresh_ignores_the_state(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://e.com/a"))
+    run_ingest(source, wh)
+    assert run_ingest(source, wh, full_refresh=True)["files_parsed"] == 1
+
+
+def test_many_small_runs_are_compacted_and_stay_correct(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "MAX_PARTS", 3)
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    for i in range(8):
+        write(source, f"{i}.md", doc(f"https://e.com/{i % 5}", f"2021-01-0{i + 1}"))
+        run_ingest(source, wh, chunk_size=1)
+        parts = [p for run in wh.parts.iterdir() for p in run.iterdir()]
+        assert len(parts) <= 4
+    assert tables(wh) == full_refresh_of(source, tmp_path)
+
+
+def test_old_snapshots_beyond_retention_are_removed(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    for i in range(5):
+        write(source, f"{i}.md", doc(f"https://e.com/{i}"))
+        run_ingest(source, wh, keep_snapshots=2)
+    assert len(list(wh.snapshots.iterdir())) == 2
+
+
+# -- the property: any sequence of edits, incremental equals full refresh -------------------
+
+DOCS = [
+    doc("https://e.com/a", "2021-01-01", extra="topics: [x, y]\n"),
+    doc(
+        "https://E.com/a?utm_source=t",
+        "2021-06-01",
+        title="a later",
+        extra="related:\n  - webUrl: https://e.com/b\n",
+    ),
+    doc("https://e.com/a#x", None, title="undated"),
+    doc("https://e.com/b", "2020-01-01", extra="images:\n  - url: i\n  - {}\n"),
+    doc("https://e.com/c", "bad", extra="quality: 3.5\nprovider: {name: C, domain: www.c.org}\n"),
+    "---\ntitle: [broken\n---\n",
+    "no front matter at all\n",
+    doc("https://e.com/b", "2020-01-01", title="b twin"),
+]
+NAMES = ["a.md", "b.md", "c/d.md", "c/e.txt", "z.markdown", "é.md"]
+
+operation = st.one_of(
+    st.tuples(st.just("write"), st.sampled_from(NAMES), st.integers(0, len(DOCS) - 1)),
+    st.tuples(st.just("delete"), st.sampled_from(NAMES), st.just(0)),
+    st.tuples(st.just("touch"), st.sampled_from(NAMES), st.just(0)),
+    st.tuples(st.just("rename"), st.sampled_from(NAMES), st.integers(0, len(NAMES) - 1)),
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=st.lists(st.lists(operation, min_size=1, max_size=4), min_size=1, max_size=4))
+def test_incremental_runs_equal_a_full_refresh(tmp_path_factory, steps):
+    tmp = tmp_path_factory.mktemp("prop")
+    source, wh = tmp / "src", Warehouse(tmp / "wh")
+    source.mkdir()
+    clock = OLD
+    for batch in steps:
+        for op, name, arg in batch:
+            clock += 10
+            path = source / name
+            if op == "write":
+                write(source, name, DOCS[arg], clock)
+            elif op == "delete":
+                path.unlink(missing_ok=True)
+            elif op == "touch" and path.exists():
+                os.utime(path, (clock, clock))
+            elif op == "rename" and path.exists():
+                target = source / NAMES[arg]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(path, target)
+        summary = run_ingest(source, wh)
+        assert summary["files_seen"] == sum(1 for p in source.rglob("*") if p.is_file())
+        assert tables(wh) == full_refresh_of(source, tmp)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 1000])
+def test_sample_corpus_incremental_after_edits(tmp_path, chunk_size):
+    from tests.conftest import SAMPLE_CORPUS
+
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    shutil.copytree(SAMPLE_CORPUS, source, symlinks=True)
+    run_ingest(source, wh, chunk_size=chunk_size)
+    files = sorted(p for p in source.rglob("*.txt"))
+    files[3].write_text(files[3].read_text().replace("quality:", "quality: 9\nold_quality:", 1))
+    files[4].unlink()
+    files[5].rename(source / "moved.md")
+    summary = run_ingest(source, wh, chunk_size=chunk_size)
+    assert summary["files_deleted"] == 2 and summary["files_parsed"] == 2
+    assert tables(wh) == full_refresh_of(source, tmp_path)

@@ -1,0 +1,150 @@
+"""One run, start to end, independent of how chunks are executed.
+
+`run_ingest` lists the source, plans what to read against the published state, hands the
+chunk jobs to `stage_chunks` (serially here, Prefect tasks in flows/, a process pool or a
+cluster later), then publishes the new snapshot. Locking and `load_runs` live here too, so
+every way of running newsfront keeps the same guarantees.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+
+from transforms.version import PARSER_VERSION
+from warehouse.layout import Warehouse
+from warehouse.lock import RunLock
+from warehouse.runs import mark_killed_runs, new_run_id, record_run
+from warehouse.source import DEFAULT_MAX_BYTES, list_candidates
+from warehouse.staging import ChunkJob, stage_chunk
+from warehouse.state import STATE_SCHEMA, empty_state, next_state, plan_run
+from warehouse.store import (
+    DEFAULT_KEEP_SNAPSHOTS,
+    claim,
+    part_dir,
+    part_id,
+    publish,
+    published_state,
+    read_files,
+    remove_stale,
+)
+
+StageChunks = Callable[[list[ChunkJob]], list[dict]]
+
+
+def stage_serially(jobs: list[ChunkJob]) -> list[dict]:
+    return [stage_chunk(job) for job in jobs]
+
+
+def run_ingest(
+    source: Path,
+    warehouse: Warehouse,
+    *,
+    full_refresh: bool = False,
+    chunk_size: int = 1000,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
+    lock_wait_seconds: float = 0.0,
+    stage_chunks: StageChunks = stage_serially,
+    flow_run_id: str | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> dict:
+    """Bring `warehouse` up to date with `source` and publish it; return the run's summary."""
+    source = Path(source)
+    with RunLock(warehouse.lock_file, lock_wait_seconds):
+        claim(warehouse, source, full_refresh)
+        started = dt.datetime.now(dt.UTC)
+        run = {
+            "run_id": new_run_id(started),
+            "started_at": started,
+            "source": str(source),
+            "full_refresh": full_refresh,
+            "flow_run_id": flow_run_id,
+        }
+        mark_killed_runs(warehouse, run["run_id"])
+        record_run(warehouse, {**run, "status": "running"})
+        try:
+            run.update(
+                _run(
+                    source,
+                    warehouse,
+                    run["run_id"],
+                    full_refresh,
+                    chunk_size,
+                    max_bytes,
+                    stage_chunks,
+                    log,
+                )
+            )
+            run["status"] = "succeeded"
+        except BaseException as exc:
+            run.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            run["finished_at"] = dt.datetime.now(dt.UTC)
+            record_run(warehouse, run)
+        remove_stale(warehouse, keep_snapshots)
+    return run
+
+
+def _run(source, warehouse, run_id, full_refresh, chunk_size, max_bytes, stage_chunks, log):
+    clock = time.perf_counter()
+    candidates = list_candidates(source)
+    previous = empty_state() if full_refresh else published_state(warehouse)
+    plan = plan_run(candidates, previous, PARSER_VERSION)
+    listed = time.perf_counter()
+    log(
+        f"{len(candidates)} candidate files: {plan.unchanged} unchanged, "
+        f"{len(plan.to_read)} to read, {plan.deleted} deleted"
+    )
+
+    jobs = []
+    for index, start in enumerate(range(0, len(plan.to_read), chunk_size)):
+        chunk = plan.to_read[start : start + chunk_size]
+        folder = part_dir(warehouse, run_id, index)
+        jobs.append(
+            ChunkJob(
+                source=str(source),
+                part_dir=str(folder),
+                part=part_id(warehouse, folder),
+                paths=tuple(path for path, _ in chunk),
+                known_sha=tuple(sha for _, sha in chunk),
+                max_bytes=max_bytes,
+            )
+        )
+    summaries = stage_chunks(jobs)
+    staged = time.perf_counter()
+
+    read = read_files(warehouse, [Path(job.part_dir) for job in jobs])
+    files = (
+        pa.concat_tables(read)
+        if read
+        else STATE_SCHEMA.empty_table().select(
+            ["source_path", "size_bytes", "mtime_ns", "sha256", "outcome", "part"]
+        )
+    )
+    state = next_state(plan, previous, files, PARSER_VERSION)
+    counts = publish(warehouse, run_id, state)
+    rejected: Counter[str] = Counter()
+    for summary in summaries:
+        rejected.update(summary["rejected"])
+    return {
+        "files_seen": len(candidates),
+        "files_parsed": sum(s["parsed"] for s in summaries),
+        "files_unchanged": plan.unchanged + sum(s["unchanged"] for s in summaries),
+        "files_deleted": plan.deleted,
+        "files_rejected": rejected.total(),
+        "articles": counts["articles"],
+        "rejected_by_reason": dict(sorted(rejected.items())),
+        "tables": counts,
+        "seconds": {
+            "listing": round(listed - clock, 3),
+            "staging": round(staged - listed, 3),
+            "publishing": round(time.perf_counter() - staged, 3),
+        },
+    }
