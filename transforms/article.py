@@ -93,8 +93,17 @@ class _Collector:
                 if problem:
                     self.issue(path, problem, value)
             elif key not in structural:
-                self.extra[path] = value
+                self.keep_unknown(path, value)
         return row
+
+    def keep_unknown(self, path: str, value: object) -> None:
+        """A top-level key may be spelled like a nested path (`related[0].x`): the second
+        one to claim a path is kept under `path#2`, and so on, never overwritten."""
+        key, n = path, 1
+        while key in self.extra:
+            n += 1
+            key = f"{path}#{n}"
+        self.extra[key] = value
 
     def list_of(self, value: object, path: str) -> list:
         """A list field: missing is empty; any other shape is empty plus `wrong_shape`."""
@@ -112,14 +121,13 @@ def parse_article(raw: bytes) -> ParsedArticle:
     Rows carry no source path: the caller knows which file it read.
     """
     data, body = read_document(raw)
-    key = _identity(data)
+    key, identity_url = _identity(data)
     aid = article_id(key)
     out = _Collector()
 
     article = out.scalars(data, ARTICLE_FIELDS, "", ("provider", "topics", "images", "related"))
-    article_url = article["original_url"] or article["web_url"]
     article["provider_name"], article["provider_domain"] = _provider(
-        data.get("provider"), "provider", article_url, out
+        data.get("provider"), "provider", identity_url, out
     )
     topics = [
         {"article_id": aid, "position": position, "topic": topic}
@@ -151,18 +159,22 @@ def parse_article(raw: bytes) -> ParsedArticle:
     return ParsedArticle(article, topics, related, images, issues)
 
 
-def _identity(data: dict) -> str:
-    """The url_key, after the `missing_required` checks of contract section 5."""
-    title = data.get("title")
-    if is_container(title) or is_missing(title) or (isinstance(title, str) and not title.strip()):
-        shape = " (it is a list or mapping, not text)" if is_container(title) else ""
+def _identity(data: dict) -> tuple[str, str]:
+    """(url_key, the URL it comes from), after the `missing_required` checks of section 5.
+
+    A title is required to be non-empty text; it is not trimmed, so " " counts. A URL that
+    is blank once trimmed normalises to nothing, so it counts as missing.
+    """
+    title, _ = to_text(data.get("title"))
+    if title is None:
+        shape = " (it is a list or mapping, not text)" if is_container(data.get("title")) else ""
         raise Rejection(
             "missing_required", f"the front matter has no non-empty 'title'{shape}; add one"
         )
     for name in ("originalUrl", "webUrl"):
         url, _ = to_text(data.get(name))
         if url is not None and url.strip():
-            return url_key(url)
+            return url_key(url), url
     raise Rejection(
         "missing_required",
         "the front matter has neither 'originalUrl' nor 'webUrl'; add the article's URL",

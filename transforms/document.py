@@ -24,7 +24,7 @@ def read_document(raw: bytes) -> tuple[dict, str | None]:
     """
     front = split_front_matter(decode(raw))
     data = load_front_matter(front)
-    if data is None:  # an empty block
+    if data is None and not _has_content(front.text):  # an empty block
         data = {}
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else "a single value"
@@ -34,6 +34,11 @@ def read_document(raw: bytes) -> tuple[dict, str | None]:
             front.first_line,
         )
     return data, front.body
+
+
+def _has_content(text: str) -> bool:
+    """Anything but blank lines and comments (a YAML `~` alone is a value, not emptiness)."""
+    return any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines())
 
 
 def load_front_matter(front: FrontMatter) -> object:
@@ -47,6 +52,10 @@ def load_front_matter(front: FrontMatter) -> object:
 def _load_toml(front: FrontMatter) -> object:
     try:
         return tomllib.loads(front.text)
+    except RecursionError:
+        raise Rejection(
+            "too_complex", "the TOML front matter nests too deeply to read", front.first_line
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         match = _TOML_WHERE.match(str(exc))
         message, line, column = str(exc), None, None

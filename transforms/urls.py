@@ -27,9 +27,11 @@ def url_key(url: str) -> str:
         key += "//" + netloc
     key += path
     if query:
-        kept = [part for part in query.split("&") if not _is_tracking(part.partition("=")[0])]
-        if kept:
-            key += "?" + "&".join(kept)
+        kept = "&".join(
+            part for part in query.split("&") if not _is_tracking(part.partition("=")[0])
+        )
+        if kept.strip("&"):  # only empty parameters left is nothing left
+            key += "?" + kept
     return key
 
 

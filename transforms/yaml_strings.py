@@ -26,6 +26,9 @@ from transforms.errors import Rejection
 
 MAX_DEPTH = 64
 MAX_NODES = 100_000
+# Aliases can also repeat one long string: a few KB of YAML naming a 64 KB anchor 2,000
+# times expands to 128 MB. Text repeated through aliases is counted against this limit.
+MAX_ALIAS_CHARS = 1_000_000
 
 _NULL_WORDS = frozenset(("", "~", "null", "Null", "NULL"))
 _NULL_TAG = "tag:yaml.org,2002:null"
@@ -84,12 +87,14 @@ class _Frame:
         "key",
         "key_event",
         "merges",
+        "start_chars",
         "start_nodes",
     )
 
-    def __init__(self, is_mapping: bool, anchor: str | None, start_nodes: int):
+    def __init__(self, is_mapping: bool, anchor: str | None, start_nodes: int, start_chars: int):
         self.anchor = anchor
         self.start_nodes = start_nodes
+        self.start_chars = start_chars
         self.height = 0  # deepest container nesting below this one
         self.items: dict | list = {} if is_mapping else []
         self.key: str | None = None  # pending mapping key
@@ -99,13 +104,14 @@ class _Frame:
 
 
 class _Builder:
-    _NOTHING = object()
-
     def __init__(self, first_line: int):
         self.first_line = first_line
         self.stack: list[_Frame] = []
-        self.anchors: dict[str, tuple[object, int, int]] = {}  # name -> (value, nodes, height)
+        # name -> (value, nodes, height, characters)
+        self.anchors: dict[str, tuple[object, int, int, int]] = {}
         self.nodes = 0
+        self.chars = 0  # scalar text read so far, aliases expanded
+        self.alias_chars = 0  # of which repeated through aliases
         self.documents = 0
         self.result: object = None
 
@@ -113,13 +119,16 @@ class _Builder:
         kind = type(event)
         if kind is ScalarEvent:
             self._count(1, 0, event)
+            self.chars += len(event.value)
             value = self._scalar(event)
             if event.anchor:
-                self.anchors[event.anchor] = (value, 1, 0)
+                self.anchors[event.anchor] = (value, 1, 0, len(event.value))
             self._add(value, event)
         elif kind is MappingStartEvent or kind is SequenceStartEvent:
             self._count(1, 1, event)
-            self.stack.append(_Frame(kind is MappingStartEvent, event.anchor, self.nodes - 1))
+            self.stack.append(
+                _Frame(kind is MappingStartEvent, event.anchor, self.nodes - 1, self.chars)
+            )
         elif kind is MappingEndEvent or kind is SequenceEndEvent:
             frame = self.stack.pop()
             value = self._finish(frame) if kind is MappingEndEvent else frame.items
@@ -131,6 +140,7 @@ class _Builder:
                     value,
                     self.nodes - frame.start_nodes,
                     frame.height + 1,
+                    self.chars - frame.start_chars,
                 )
             self._add(value, event)
         elif kind is AliasEvent:
@@ -155,8 +165,17 @@ class _Builder:
             raise self._error(
                 "syntax_error", f"the alias *{name} has no anchor &{name} before it", event
             )
-        value, nodes, height = self.anchors[name]
+        value, nodes, height, chars = self.anchors[name]
         self._count(nodes, height, event)
+        self.chars += chars
+        self.alias_chars += chars
+        if self.alias_chars > MAX_ALIAS_CHARS:
+            raise self._error(
+                "too_complex",
+                f"the YAML's aliases repeat more than {MAX_ALIAS_CHARS:,} characters of text "
+                "(a YAML bomb?)",
+                event,
+            )
         if self.stack:
             parent = self.stack[-1]
             parent.height = max(parent.height, height)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from stat import S_ISREG
 from typing import NamedTuple
 
 from transforms.errors import Rejection
@@ -75,7 +76,8 @@ def read_candidate(
 ) -> tuple[bytes, int]:
     """The bytes and mtime (ns) of one candidate, or Rejection (`unreadable`, `too_large`).
 
-    A file over the limit is rejected from its size, before it is read.
+    A file over the limit is rejected from its size, before it is read. Anything but a
+    regular file (a FIFO, a device) is `unreadable`, without blocking on it.
     """
     path = Path(root) / rel_path
     try:
@@ -85,11 +87,13 @@ def read_candidate(
                 "the file is a symbolic link to a place outside the source; "
                 "copy the file into the source instead",
             )
-        with open(path, "rb") as handle:
-            stat = os.fstat(handle.fileno())
-            size = stat.st_size
-            if size > max_bytes:
-                raise Rejection("too_large", _too_large(size, max_bytes))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb", closefd=True) as handle:
+            stat = os.fstat(fd)
+            if not S_ISREG(stat.st_mode):
+                raise Rejection("unreadable", "this is not a regular file (a pipe or device?)")
+            if stat.st_size > max_bytes:
+                raise Rejection("too_large", _too_large(stat.st_size, max_bytes))
             raw = handle.read(max_bytes + 1)
     except (OSError, RuntimeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -97,6 +101,14 @@ def read_candidate(
     if len(raw) > max_bytes:  # it grew while we read it
         raise Rejection("too_large", _too_large(len(raw), max_bytes))
     return raw, stat.st_mtime_ns
+
+
+def display_path(path: str) -> str:
+    """The path as stored in the tables: a file name that is not UTF-8 keeps its bytes as
+    `\\xNN` escapes (Parquet and DuckDB hold only UTF-8 text)."""
+    if path.isascii():
+        return path
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _too_large(size: int, max_bytes: int) -> str:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from transforms.article import parse_article
 from transforms.errors import Rejection
 from transforms.tables import StagedRows
-from warehouse.source import DEFAULT_MAX_BYTES, read_candidate
+from warehouse.source import DEFAULT_MAX_BYTES, display_path, read_candidate
 
 # One row per file read: what the next run compares against (see warehouse.state).
 FILES_SCHEMA = pa.schema(
@@ -56,6 +56,7 @@ def stage_chunk(job: ChunkJob) -> dict:
     outcomes: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
     for rel_path, known in zip(job.paths, job.known_sha, strict=True):
+        shown = display_path(rel_path)
         size, mtime_ns = _stat(source / rel_path)
         sha256 = None
         try:
@@ -64,16 +65,16 @@ def stage_chunk(job: ChunkJob) -> dict:
             if sha256 == known:
                 outcome = "unchanged"
             else:
-                staged.add_parsed(rel_path, sha256, size, parse_article(raw))
+                staged.add_parsed(shown, sha256, size, parse_article(raw))
                 outcome = "article"
         except Rejection as rejection:
-            staged.add_rejected(rel_path, sha256, size, rejection)
+            staged.add_rejected(shown, sha256, size, rejection)
             outcome = "rejected"
             rejected[rejection.reason] += 1
         outcomes[outcome] += 1
         files.append(
             {
-                "source_path": rel_path,
+                "source_path": shown,
                 "size_bytes": size,
                 "mtime_ns": _trusted_mtime(mtime_ns),
                 "sha256": sha256,

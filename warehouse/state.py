@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from warehouse.source import Candidate
+from warehouse.source import Candidate, display_path
 
 STATE_SCHEMA = pa.schema(
     [
@@ -55,7 +55,7 @@ def plan_run(candidates: list[Candidate], previous: pa.Table, parser_version: in
     kept_rows: list[int] = []
     to_read: list[tuple[str, str | None]] = []
     for candidate in candidates:
-        i, row = old.get(candidate.path, (None, None))
+        i, row = old.get(display_path(candidate.path), (None, None))
         same_parser = row is not None and row["parser_version"] == parser_version
         if (
             same_parser
@@ -66,7 +66,7 @@ def plan_run(candidates: list[Candidate], previous: pa.Table, parser_version: in
             kept_rows.append(i)
         else:
             to_read.append((candidate.path, row["sha256"] if same_parser else None))
-    listed = {candidate.path for candidate in candidates}
+    listed = {display_path(candidate.path) for candidate in candidates}
     deleted = sum(1 for path in old if path not in listed)
     return Plan(previous.take(pa.array(kept_rows, pa.int64())), to_read, deleted)
 

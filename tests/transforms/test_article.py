@@ -235,6 +235,20 @@ def test_unknown_keys_at_any_depth_are_kept_in_extra_as_read():
 # -- identity and rejections ---------------------------------------------------------------
 
 
+def test_whitespace_title_is_kept_untrimmed():
+    assert article("title: ' '\nwebUrl: https://e.com").article["title"] == " "
+
+
+def test_blank_original_url_falls_back_to_web_url_for_key_and_domain():
+    row = article("title: T\noriginalUrl: '  '\nwebUrl: https://www.b.com/x").article
+    assert (row["url_key"], row["provider_domain"]) == ("https://www.b.com/x", "b.com")
+
+
+def test_extra_paths_never_overwrite_each_other():
+    parsed = article(BASE + "\nrelated[0].x: 1\nrelated:\n  - title: a\n    x: 2")
+    assert json.loads(parsed.article["extra"]) == {"related[0].x": "1", "related[0].x#2": "2"}
+
+
 def test_url_key_prefers_original_url():
     row = article(
         "title: T\noriginalUrl: https://a.com/x?utm_medium=1\nwebUrl: https://b.com/y"
@@ -247,7 +261,6 @@ def test_url_key_prefers_original_url():
     [
         "webUrl: https://e.com",
         "title: ''\nwebUrl: https://e.com",
-        "title: '   '\nwebUrl: https://e.com",
         "title: [a]\nwebUrl: https://e.com",
         "title: T",
         "title: T\noriginalUrl: ''\nwebUrl: ~",
@@ -266,6 +279,12 @@ def test_missing_required(front):
         (b"---\ntitle: [\n---\n", "syntax_error"),
         (b"---\n- a\n- b\n---\n", "not_a_mapping"),
         (b"---\njust text\n---\n", "not_a_mapping"),
+        (b"---\n~\n---\n", "not_a_mapping"),
+        (b"---\n# only a comment\n---\n", "missing_required"),
+        (
+            b"+++\ntitle = 'T'\nwebUrl = 'u'\nx = " + b"[" * 3000 + b"]" * 3000 + b"\n+++\n",
+            "too_complex",
+        ),
         (b"+++\ntitle = \n+++\n", "syntax_error"),
         (b'{\n"title": \n}\n', "syntax_error"),
         (b'{\n"title": "t", "webUrl": "u", "x": NaN\n}\n', "syntax_error"),

@@ -20,6 +20,8 @@ from transforms.urls import article_id, normalise_domain, url_domain, url_key
         ("https://example.com/a?b=2&a=1", "https://example.com/a?b=2&a=1"),
         ("https://example.com/a?q=%20x&utm_x", "https://example.com/a?q=%20x"),
         ("https://example.com/a?", "https://example.com/a"),
+        ("https://example.com/a?utm_source=x&", "https://example.com/a"),
+        ("https://example.com/a?b=1&", "https://example.com/a?b=1&"),
         ("https://example.com/a%2Fb", "https://example.com/a%2Fb"),
         ("https://User@Example.com/", "https://user@example.com/"),
         ("https://example.com/a?x=1&utm_source=2&y=%41#f", "https://example.com/a?x=1&y=%41"),

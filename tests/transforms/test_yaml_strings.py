@@ -81,6 +81,17 @@ def test_alias_bomb_is_too_complex():
     assert reject("\n".join(levels)).reason == "too_complex"
 
 
+def test_alias_repeating_a_long_string_is_too_complex():
+    bomb = "s: &s " + "x" * 65536 + "\nx: [" + ", ".join(["*s"] * 2000) + "]\n"
+    error = reject(bomb)
+    assert error.reason == "too_complex" and "characters" in error.detail
+
+
+def test_a_few_aliases_of_normal_text_load():
+    data = load_yaml("a: &a some text\nb: *a\nc: [*a, *a]\n")
+    assert data == {"a": "some text", "b": "some text", "c": ["some text", "some text"]}
+
+
 def test_nesting_deeper_than_the_limit_is_too_complex():
     # the mapping is one level, so MAX_DEPTH - 1 lists inside it are the most allowed
     assert load_yaml("x: " + "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)) is not None

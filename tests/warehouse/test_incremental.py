@@ -233,3 +233,15 @@ def test_sample_corpus_incremental_after_edits(tmp_path, chunk_size):
     summary = run_ingest(source, wh, chunk_size=chunk_size)
     assert summary["files_deleted"] == 2 and summary["files_parsed"] == 2
     assert tables(wh) == full_refresh_of(source, tmp_path)
+
+
+def test_a_file_name_that_is_not_utf8_is_kept_with_escapes(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    source.mkdir()
+    name = os.fsdecode(b"bad\xffname.md")
+    write(source, name, doc("https://e.com/bad-name"))
+    write(source, "ok.md", doc("https://e.com/ok"))
+    run_ingest(source, wh)
+    assert [r[0] for r in tables(wh)["article_sources"]] == ["bad\\xffname.md", "ok.md"]
+    again = run_ingest(source, wh)  # the state knows it under the same name
+    assert (again["files_parsed"], again["files_unchanged"], again["files_deleted"]) == (0, 2, 0)

@@ -74,3 +74,11 @@ def test_too_large_is_rejected_from_its_size(tmp_path):
     with pytest.raises(Rejection) as caught:
         read_candidate(tmp_path, "big.md", max_bytes=100)
     assert caught.value.reason == "too_large" and "101 bytes" in caught.value.detail
+
+
+def test_a_fifo_is_unreadable_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "pipe.md")
+    assert paths(tmp_path) == ["pipe.md"]
+    with pytest.raises(Rejection) as caught:
+        read_candidate(tmp_path, "pipe.md")
+    assert caught.value.reason == "unreadable" and "regular file" in caught.value.detail
