@@ -1,4 +1,11 @@
-"""`news.duckdb`: views over the Parquet files of one snapshot, replaced in one atomic step."""
+"""`news.duckdb`: the catalog of views over one snapshot's Parquet files, and the pointer that
+publishes it.
+
+Each snapshot holds its own catalog, `snapshots/<run_id>/catalog.duckdb`. `news.duckdb` is a
+relative symbolic link to the published one, replaced in one atomic rename: a reader that
+opened it keeps its snapshot, a new reader gets the new one, and which snapshot is published
+can be read without opening any database.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +17,28 @@ import duckdb
 from warehouse.build import TABLES, _sql_str
 from warehouse.layout import Warehouse
 
+CATALOG_FILE = "catalog.duckdb"
 # Stored as text in Parquet, exposed as DuckDB's JSON type.
 _VIEW_COLUMNS = {"articles": "* REPLACE (extra::JSON AS extra)"}
 
 
 def write_catalog(warehouse: Warehouse, snapshot_dir: Path) -> None:
-    """Build the new catalog beside the old one, then rename it over: readers see either.
+    """Write the snapshot's catalog, then point `news.duckdb` at it in one atomic rename.
 
     Views use absolute paths, so the file works from any working directory; a warehouse
     folder that was moved is re-pointed by its next run.
     """
-    tmp = warehouse.root / f".{warehouse.catalog.name}.{os.getpid()}.tmp"
-    tmp.unlink(missing_ok=True)
-    with duckdb.connect(str(tmp)) as con:
+    catalog = snapshot_dir / CATALOG_FILE
+    catalog.unlink(missing_ok=True)
+    with duckdb.connect(str(catalog)) as con:
         for statement in view_statements(warehouse, snapshot_dir):
             con.execute(statement)
         con.execute("CHECKPOINT")
-    _fsync(tmp)
-    os.replace(tmp, warehouse.catalog)
+    _fsync(catalog)
+    link = warehouse.root / f".{warehouse.catalog.name}.{os.getpid()}.tmp"
+    link.unlink(missing_ok=True)
+    link.symlink_to(catalog.relative_to(warehouse.root))
+    os.replace(link, warehouse.catalog)
     _fsync(warehouse.root)
 
 
@@ -39,12 +50,6 @@ def view_statements(warehouse: Warehouse, snapshot_dir: Path) -> list[str]:
         statements.append(
             f"CREATE OR REPLACE VIEW {table} AS SELECT {columns} FROM read_parquet({source})"
         )
-    # Which snapshot this catalog publishes: the next run's starting point.
-    statements.append("CREATE SCHEMA IF NOT EXISTS newsfront")
-    statements.append(
-        f"CREATE OR REPLACE VIEW newsfront.snapshot AS "
-        f"SELECT {_sql_str(snapshot_dir.name)} AS run_id"
-    )
     runs = _sql_str(str(warehouse.runs.absolute() / "*.parquet"))
     statements.append(
         "CREATE OR REPLACE VIEW load_runs AS SELECT * FROM "
@@ -55,10 +60,9 @@ def view_statements(warehouse: Warehouse, snapshot_dir: Path) -> list[str]:
 
 def published_snapshot(warehouse: Warehouse) -> str | None:
     """The run id of the published snapshot, or None for a warehouse never published."""
-    if not warehouse.catalog.exists():
+    if not warehouse.catalog.is_symlink():
         return None
-    with duckdb.connect(str(warehouse.catalog), read_only=True) as con:
-        return con.execute("SELECT run_id FROM newsfront.snapshot").fetchone()[0]
+    return Path(os.readlink(warehouse.catalog)).parent.name
 
 
 def _fsync(path: Path) -> None:
@@ -72,13 +76,18 @@ def _fsync(path: Path) -> None:
 def connect(path: str | Path = "data/warehouse") -> duckdb.DuckDBPyConnection:
     """A read-only DuckDB connection to a warehouse (its folder or its `news.duckdb`),
     with every table available and TimeZone set to UTC, so that `date_trunc` and
-    casts of `TIMESTAMPTZ` columns work in UTC days and months."""
+    casts of `TIMESTAMPTZ` columns work in UTC days and months.
+
+    It opens the published snapshot's own catalog file: DuckDB reuses an open database for
+    the same path within a process, so opening `news.duckdb` itself could return the
+    snapshot of an older connection still open in this process.
+    """
     path = Path(path)
     catalog = path if path.suffix == ".duckdb" else Warehouse(path).catalog
     if not catalog.exists():
         raise FileNotFoundError(
             f"no warehouse at {str(path)!r} ({catalog.name} is missing); run `newsfront run` first"
         )
-    con = duckdb.connect(str(catalog), read_only=True)
+    con = duckdb.connect(str(catalog.resolve()), read_only=True)
     con.execute("SET TimeZone = 'UTC'")
     return con

@@ -10,8 +10,8 @@ from pathlib import Path
 class Warehouse:
     """A warehouse folder:
 
-    news.duckdb              the catalog: one view per table, replaced atomically per run
-    snapshots/<run_id>/      the published Parquet tables of one run, never modified
+    news.duckdb              link to the published snapshot's catalog, replaced atomically
+    snapshots/<run_id>/      one run's Parquet tables, state and catalog.duckdb (views)
     parts/<run_id>/<n>/      staged rows of one chunk of source files, never modified
     runs/<run_id>.parquet    one row of `load_runs` per run, failed runs included
     warehouse.json           the source this warehouse belongs to

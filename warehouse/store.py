@@ -93,7 +93,7 @@ def publish(warehouse: Warehouse, run_id: str, state: pa.Table) -> dict[str, int
         )
     pq.write_table(state, building / "state.parquet")
     building.rename(snapshot)
-    write_catalog(warehouse, snapshot)
+    write_catalog(warehouse, snapshot)  # the commit point
     return counts
 
 
