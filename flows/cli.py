@@ -20,6 +20,10 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.settings import Settings
+from warehouse import Warehouse
+from warehouse.lock import WarehouseLocked, ensure_free
+from warehouse.source import SourceError
+from warehouse.store import WarehouseError, check_owner
 
 app = typer.Typer(
     add_completion=False,
@@ -72,12 +76,10 @@ def run(
     settings = Settings()
     source = source or settings.source
     target = warehouse or settings.warehouse
-    _check_run_arguments(source, target)
+    wait = settings.lock_wait_seconds if wait is None else wait
+    _check_run_arguments(source, target, full_refresh, wait)
 
     from flows.ingest import ingest  # imports Prefect
-    from warehouse.lock import WarehouseLocked
-    from warehouse.source import SourceError
-    from warehouse.store import WarehouseError
 
     clock = time.perf_counter()
     try:
@@ -92,8 +94,9 @@ def run(
     _print_summary(summary, target, time.perf_counter() - clock)
 
 
-def _check_run_arguments(source: Path, target: Path) -> None:
-    """Fail in one line before Prefect starts, for the mistakes we can see up front."""
+def _check_run_arguments(source: Path, target: Path, full_refresh: bool, wait: float) -> None:
+    """Fail in one line before Prefect starts, for the mistakes we can see up front.
+    The run checks all of them again itself."""
     if not source.is_dir():
         raise fail(f"source folder {str(source)!r} does not exist or is not a folder")
     existing = target
@@ -101,6 +104,13 @@ def _check_run_arguments(source: Path, target: Path) -> None:
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise fail(f"warehouse folder {str(target)!r} cannot be created or written")
+    store = Warehouse(target)
+    try:
+        check_owner(store, source, full_refresh)
+        if wait <= 0:
+            ensure_free(store.lock_file)
+    except (WarehouseError, WarehouseLocked) as exc:
+        raise fail(str(exc)) from None
 
 
 def _print_summary(summary: dict, target: Path, seconds: float) -> None:

@@ -60,6 +60,15 @@ class RunLock:
             self._fd = None
 
 
+def ensure_free(path: Path) -> None:
+    """Raise WarehouseLocked now if a run holds the lock (a quick check before a run starts;
+    the run itself takes the lock)."""
+    if not Path(path).exists():
+        return
+    with RunLock(path):
+        pass
+
+
 def _read_holder(fd: int) -> str:
     try:
         info = json.loads(os.pread(fd, 4096, 0) or b"{}")

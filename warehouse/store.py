@@ -35,17 +35,23 @@ def claim(warehouse: Warehouse, source: Path, full_refresh: bool) -> None:
         raise WarehouseError(
             f"warehouse folder {str(warehouse.root)!r} is not writable: {exc.strerror}"
         ) from None
-    source = Path(source).resolve()
-    if warehouse.meta.exists() and not full_refresh:
-        owner = json.loads(warehouse.meta.read_text())["source"]
-        if owner != str(source):
-            raise WarehouseError(
-                f"warehouse {str(warehouse.root)!r} belongs to source {owner!r}, not "
-                f"{str(source)!r}; pass --full-refresh to rebuild it from the new source"
-            )
+    check_owner(warehouse, source, full_refresh)
     tmp = warehouse.meta.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"source": str(source)}, indent=2) + "\n")
+    tmp.write_text(json.dumps({"source": str(Path(source).resolve())}, indent=2) + "\n")
     os.replace(tmp, warehouse.meta)
+
+
+def check_owner(warehouse: Warehouse, source: Path, full_refresh: bool) -> None:
+    """A warehouse belongs to the source of its first run, unless rebuilt (contract 6)."""
+    if full_refresh or not warehouse.meta.exists():
+        return
+    source = Path(source).resolve()
+    owner = json.loads(warehouse.meta.read_text())["source"]
+    if owner != str(source):
+        raise WarehouseError(
+            f"warehouse {str(warehouse.root)!r} belongs to source {owner!r}, not "
+            f"{str(source)!r}; pass --full-refresh to rebuild it from the new source"
+        )
 
 
 def published_state(warehouse: Warehouse) -> pa.Table:

@@ -1,5 +1,6 @@
 """CLI errors that stop before Prefect starts: one line, non-zero exit, no traceback."""
 
+import os
 import subprocess
 import sys
 
@@ -40,4 +41,21 @@ def test_sql_without_a_warehouse_says_how_to_make_one(tmp_path):
 def test_sql_error_is_one_line(tmp_path, published_warehouse):
     done = newsfront("sql", "SELECT nope FROM articles", "--warehouse", str(published_warehouse))
     assert done.returncode == 1 and "nope" in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+
+
+def test_locked_warehouse_is_one_line_naming_the_holder(published_warehouse):
+    from warehouse.lock import RunLock
+
+    with RunLock(published_warehouse / ".lock"):
+        done = newsfront(
+            "run", str(published_warehouse.parent / "src"), "--warehouse", str(published_warehouse)
+        )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"pid {os.getpid()}" in done.stderr and "--wait" in done.stderr
+
+
+def test_another_source_is_one_line_suggesting_full_refresh(published_warehouse, tmp_path):
+    done = newsfront("run", str(tmp_path), "--warehouse", str(published_warehouse))
+    assert done.returncode == 1 and "--full-refresh" in done.stderr
     assert done.stderr.strip().count("\n") == 0

@@ -1,3 +1,5 @@
+import tracemalloc
+
 import pytest
 
 from transforms.errors import Rejection
@@ -127,3 +129,25 @@ def test_control_characters_are_a_syntax_error_with_position():
 
 def test_complex_keys_become_json_text():
     assert load_yaml("? [a, b]\n: c\n") == {'["a","b"]': "c"}
+
+
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        "\n".join(
+            [f"a0: &a0 [{', '.join(['x'] * 10)}]"]
+            + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+        ),
+        "s: &s " + "x" * 65536 + "\nx: [" + ", ".join(["*s"] * 100_000) + "]\n",
+        "x: " + "[" * 1_000_000,
+        "x:\n" + "".join(" " * i + "- \n" for i in range(2000)),
+    ],
+)
+def test_hostile_yaml_is_rejected_within_a_few_mb(bomb):
+    tracemalloc.start()
+    try:
+        assert reject(bomb).reason == "too_complex"
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024 + 2 * len(bomb)  # the text itself, and a few MB

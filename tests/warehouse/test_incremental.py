@@ -245,3 +245,39 @@ def test_a_file_name_that_is_not_utf8_is_kept_with_escapes(tmp_path):
     assert [r[0] for r in tables(wh)["article_sources"]] == ["bad\\xffname.md", "ok.md"]
     again = run_ingest(source, wh)  # the state knows it under the same name
     assert (again["files_parsed"], again["files_unchanged"], again["files_deleted"]) == (0, 2, 0)
+
+
+def test_a_failed_run_is_recorded_with_its_error_and_changes_nothing(tmp_path, monkeypatch):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://e.com/a"))
+    run_ingest(source, wh)
+    before = tables(wh)
+    write(source, "b.md", doc("https://e.com/b"))
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store_module, "build_snapshot", broken)
+    with pytest.raises(OSError, match="disk full"):
+        run_ingest(source, wh)
+    monkeypatch.undo()
+    assert tables(wh) == before
+    from warehouse import connect
+
+    with connect(wh.root) as con:
+        runs = con.execute("SELECT status, error FROM load_runs").fetchall()
+    assert runs == [("succeeded", None), ("failed", "OSError: disk full")]
+    run_ingest(source, wh)
+    assert len(tables(wh)["articles"]) == 2
+
+
+def test_a_file_that_vanishes_after_listing_is_unreadable(tmp_path, monkeypatch):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://e.com/a"))
+    write(source, "gone.md", doc("https://e.com/gone"))
+    listed = pipeline.list_candidates(source)
+    (source / "gone.md").unlink()
+    monkeypatch.setattr(pipeline, "list_candidates", lambda root: listed)
+    summary = run_ingest(source, wh)
+    assert summary["rejected_by_reason"] == {"unreadable": 1}
+    assert [(r[0], r[3]) for r in tables(wh)["rejected_files"]] == [("gone.md", "unreadable")]
