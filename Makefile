@@ -6,7 +6,7 @@ STAMP := $(VENV)/.synced
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test lint format corpus clean
+.PHONY: setup run test lint format corpus clean bench
 
 setup: $(STAMP)
 
@@ -39,3 +39,8 @@ corpus: $(STAMP)
 
 clean:
 	rm -rf data/warehouse .pytest_cache .ruff_cache
+
+# Benchmarks: newsfront against the naive script and dlt (installs the bench group).
+bench: $(STAMP)
+	$(VENV)/bin/uv sync --frozen --inexact --group bench --python $(VENV)/bin/python
+	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)

@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""The benchmark harness: newsfront against two baselines, side by side in one session.
+
+    python benchmarks/run.py [--sizes 100000] [--skip-dlt] [--out benchmarks/out]
+
+For each corpus size it generates a clean corpus with the repo's generator (kept between
+sessions under the output folder), then measures, each as its own process tree:
+  - newsfront: fixed start-up (`newsfront run` over an empty source), full load, a run with
+    nothing changed, and a run after 1% of the files changed;
+  - baseline (a), the naive script: python-frontmatter per file, pandas, to_parquet;
+  - baseline (b), dlt: filesystem source, front-matter transformer, Parquet.
+Then start-up of `newsfront run` on the unchanged sample corpus against a bare one-task
+Prefect flow, and five analytical queries on the Parquet views against native DuckDB tables.
+
+It prints a table (files/s, ratios, wall time, peak memory (PSS) of the whole process tree) and writes
+the figures to OUT/results.json. Machines here are shared: compare ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+NEWSFRONT = [PY, "-m", "flows.cli"]
+OLD = 1_600_000_000
+
+
+def measure(command: list[str], env: dict | None = None) -> dict:
+    """Wall time and peak memory (PSS of the process and all its children, every 50 ms)."""
+    start = time.perf_counter()
+    process = psutil.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not done.is_set():
+            total = 0
+            for p in [process, *_children(process)]:
+                try:  # PSS: shared pages (forked workers) counted once across the tree
+                    total += p.memory_full_info().pss
+                except psutil.Error:
+                    pass
+            peak = max(peak, total)
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = process.communicate()
+    done.set()
+    sampler.join()
+    seconds = time.perf_counter() - start
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{err[-3000:]}")
+    return {"seconds": round(seconds, 3), "peak_rss_mb": round(peak / 2**20, 1), "stdout": out}
+
+
+def _children(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return process.children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def corpus(out: Path, count: int) -> Path:
+    target = out / f"corpus-{count}"
+    manifest = target / ".manifest.json"
+    if not manifest.exists():
+        shutil.rmtree(target, ignore_errors=True)
+        subprocess.run(
+            [
+                PY,
+                str(ROOT / "examples" / "generate_corpus.py"),
+                str(target),
+                "--count",
+                str(count),
+                "--seed",
+                "1",
+                "--no-hazards",
+            ],
+            check=True,
+        )
+        for path in target.rglob("*.txt"):
+            os.utime(path, (OLD, OLD))
+    return target
+
+
+def touch_one_percent(source: Path, round_: int) -> int:
+    files = sorted(source.rglob("*.txt"))[round_::100]
+    for path in files:
+        text = path.read_text()
+        path.write_text(text.replace("heat:", f"heat: {round_}\nheat_before:", 1))
+        os.utime(path, (OLD + round_, OLD + round_))
+    return len(files)
+
+
+def newsfront_runs(source: Path, work: Path, env: dict) -> dict:
+    empty = work / "empty-source"
+    empty.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(work / "wh-empty", ignore_errors=True)
+    shutil.rmtree(work / "wh", ignore_errors=True)
+    startups = [
+        measure([*NEWSFRONT, "run", str(empty), "-w", str(work / "wh-empty")], env)
+        for _ in range(3)
+    ]
+    startup = sorted(startups, key=lambda m: m["seconds"])[1]  # the median of three
+    full = measure([*NEWSFRONT, "run", str(source), "-w", str(work / "wh")], env)
+    unchanged = measure([*NEWSFRONT, "run", str(source), "-w", str(work / "wh")], env)
+    changed_files = touch_one_percent(source, 1)
+    changed = measure([*NEWSFRONT, "run", str(source), "-w", str(work / "wh")], env)
+    return {
+        "startup": startup,
+        "full": full,
+        "unchanged": unchanged,
+        "one_percent": changed,
+        "changed_files": changed_files,
+    }
+
+
+QUERIES = {
+    "articles per provider per month": """
+        SELECT provider_domain, date_trunc('month', published_at) AS month, count(*)
+        FROM articles GROUP BY ALL ORDER BY ALL""",
+    "top topics by week": """
+        SELECT topic, date_trunc('week', a.published_at) AS week, count(*) AS n
+        FROM article_topics t JOIN articles a USING (article_id)
+        GROUP BY ALL ORDER BY n DESC, topic, week LIMIT 50""",
+    "related-coverage counts": """
+        SELECT article_id, count(*) AS related, count(related_article_id) AS in_corpus
+        FROM related_items GROUP BY article_id ORDER BY related DESC, article_id LIMIT 100""",
+    "image stats": """
+        SELECT related_position IS NULL AS own, count(*), avg(width), avg(height),
+               count(*) FILTER (WHERE is_cached) FROM images GROUP BY ALL ORDER BY ALL""",
+    "articles joined to related items": """
+        SELECT a.provider_domain, r.provider_domain, count(*)
+        FROM articles a JOIN related_items r USING (article_id)
+        GROUP BY ALL ORDER BY 3 DESC LIMIT 50""",
+}
+
+
+def query_benchmark(warehouse: Path, repeats: int = 5) -> dict:
+    import duckdb
+
+    sys.path.insert(0, str(ROOT))
+    from warehouse import connect
+    from warehouse.build import TABLES
+
+    views = connect(warehouse)
+    native = duckdb.connect()
+    native.execute("SET TimeZone = 'UTC'")
+    native.execute(f"ATTACH '{(warehouse / 'news.duckdb').resolve()}' AS v (READ_ONLY)")
+    for table in TABLES:
+        native.execute(f"CREATE TABLE {table} AS SELECT * FROM v.{table}")
+    native.execute("DETACH v")
+    results = {}
+    for name, sql in QUERIES.items():
+        timing = {}
+        for label, con in (("views", views), ("native", native)):
+            best = float("inf")
+            for _ in range(repeats):
+                start = time.perf_counter()
+                con.execute(sql).fetchall()
+                best = min(best, time.perf_counter() - start)
+            timing[label] = best
+        results[name] = {
+            **{k: round(v * 1000, 2) for k, v in timing.items()},
+            "ratio": round(timing["views"] / timing["native"], 2),
+        }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000", help="comma-separated corpus sizes")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
+    parser.add_argument("--skip-dlt", action="store_true")
+    parser.add_argument("--skip-naive", action="store_true")
+    args = parser.parse_args()
+    env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
+    results: dict = {"sizes": {}}
+    for size in [int(s) for s in args.sizes.split(",")]:
+        source = corpus(args.out, size)
+        work = args.out / f"work-{size}"
+        figures = newsfront_runs(source, work, env)
+        if not args.skip_naive:
+            shutil.rmtree(work / "naive", ignore_errors=True)
+            figures["naive"] = measure(
+                [PY, "benchmarks/baselines/naive.py", str(source), str(work / "naive")]
+            )
+        if not args.skip_dlt:
+            shutil.rmtree(work / "dlt", ignore_errors=True)
+            figures["dlt"] = measure(
+                [PY, "benchmarks/baselines/dlt_frontmatter.py", str(source), str(work / "dlt")]
+            )
+        for figure in figures.values():
+            if isinstance(figure, dict):
+                figure.pop("stdout", None)
+        results["sizes"][size] = figures
+        report(size, figures)
+        results["sizes"][size]["queries"] = query_benchmark(work / "wh")
+        report_queries(results["sizes"][size]["queries"])
+    sample = ROOT / "examples" / "corpus"
+    sample_wh = args.out / "work-sample" / "wh"
+    measure([*NEWSFRONT, "run", str(sample), "-w", str(sample_wh)], env)
+    start_sample = measure([*NEWSFRONT, "run", str(sample), "-w", str(sample_wh)], env)
+    bare = measure([PY, "benchmarks/baselines/bare_flow.py"], env)
+    for figure in (start_sample, bare):
+        figure.pop("stdout", None)
+    results["startup"] = {
+        "newsfront_unchanged_sample": start_sample,
+        "bare_flow": bare,
+        "ratio": round(start_sample["seconds"] / bare["seconds"], 2),
+    }
+    print(
+        f"\nstart-up: newsfront run on the unchanged sample {start_sample['seconds']:.2f} s, "
+        f"bare one-task flow {bare['seconds']:.2f} s, ratio {results['startup']['ratio']}"
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"figures written to {args.out / 'results.json'}")
+
+
+def report(size: int, f: dict) -> None:
+    fixed = f["startup"]["seconds"]
+    net = max(f["full"]["seconds"] - fixed, 1e-9)
+    rate = size / net
+    print(f"\n{size:,} files (newsfront figures exclude the fixed start-up of {fixed:.2f} s)")
+    print(f"{'run':<34}{'wall s':>9}{'files/s':>10}{'peak MB':>13}{'vs naive':>10}{'vs dlt':>8}")
+    rows = [("newsfront full load", f["full"]["seconds"], rate, f["full"]["peak_rss_mb"])]
+    for key, label in (("naive", "naive script (a)"), ("dlt", "dlt filesystem (b)")):
+        if key in f:
+            rows.append((label, f[key]["seconds"], size / f[key]["seconds"], f[key]["peak_rss_mb"]))
+    for label, wall, files_per_s, rss in rows:
+        vs = [
+            f"{rate / (size / f[k]['seconds']):>7.1f}x"
+            if k in f and label.startswith("newsfront")
+            else ""
+            for k in ("naive", "dlt")
+        ]
+        print(f"{label:<34}{wall:>9.2f}{files_per_s:>10,.0f}{rss:>13.0f}{vs[0]:>10}{vs[1]:>8}")
+    unchanged = f["unchanged"]["seconds"] - fixed
+    changed = f["one_percent"]["seconds"] - fixed
+    print(
+        f"{'newsfront, nothing changed':<34}{f['unchanged']['seconds']:>9.2f}"
+        f"   beyond start-up: {unchanged:.2f} s"
+    )
+    print(
+        f"{'newsfront, 1% changed':<34}{f['one_percent']['seconds']:>9.2f}"
+        f"   beyond start-up: {changed:.2f} s = {changed / net:.1%} of a full load"
+    )
+
+
+def report_queries(q: dict) -> None:
+    print(f"\n{'query':<36}{'views ms':>10}{'native ms':>11}{'ratio':>8}")
+    for name, t in q.items():
+        print(f"{name:<36}{t['views']:>10.1f}{t['native']:>11.1f}{t['ratio']:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
