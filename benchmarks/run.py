@@ -12,13 +12,14 @@ sessions under the output folder), then measures, each as its own process tree:
 Then start-up of `newsfront run` on the unchanged sample corpus against a bare one-task
 Prefect flow, and five analytical queries on the Parquet views against native DuckDB tables.
 
-It prints a table (files/s, ratios, wall time, peak memory (PSS) of the whole process tree) and writes
-the figures to OUT/results.json. Machines here are shared: compare ratios within one run.
+It prints a table (files/s, ratios, wall time, peak memory as PSS of the whole process tree)
+and writes the figures to OUT/results.json. Machines here are shared: compare ratios within one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -50,10 +51,9 @@ def measure(command: list[str], env: dict | None = None) -> dict:
         while not done.is_set():
             total = 0
             for p in [process, *_children(process)]:
-                try:  # PSS: shared pages (forked workers) counted once across the tree
+                # PSS: shared pages (forked workers) counted once across the tree
+                with contextlib.suppress(psutil.Error):
                     total += p.memory_full_info().pss
-                except psutil.Error:
-                    pass
             peak = max(peak, total)
             time.sleep(0.05)
 
