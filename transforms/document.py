@@ -8,6 +8,7 @@ import tomllib
 
 from transforms.errors import Rejection
 from transforms.frontmatter import FrontMatter, decode, split_front_matter
+from transforms.yaml_fast import load_yaml_fast
 from transforms.yaml_strings import load_yaml
 
 _TOML_WHERE = re.compile(
@@ -17,13 +18,13 @@ _TOML_WHERE = re.compile(
 )
 
 
-def read_document(raw: bytes) -> tuple[dict, str | None]:
+def read_document(raw: bytes, fast: bool = True) -> tuple[dict, str | None]:
     """The front matter mapping and the body of one file, or a Rejection.
 
     Runs the contract's checks from `encoding` to `not_a_mapping`, in order.
     """
     front = split_front_matter(decode(raw))
-    data = load_front_matter(front)
+    data = load_front_matter(front, fast)
     if data is None and not _has_content(front.text):  # an empty block
         data = {}
     if not isinstance(data, dict):
@@ -41,8 +42,14 @@ def _has_content(text: str) -> bool:
     return any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines())
 
 
-def load_front_matter(front: FrontMatter) -> object:
+def load_front_matter(front: FrontMatter, fast: bool = True) -> object:
+    """The front matter's data. YAML goes through the fast reader when it can be exact
+    (`transforms.yaml_fast`), else through the exact reader; `fast=False` forces the latter."""
     if front.format == "yaml":
+        if fast:
+            data = load_yaml_fast(front.text)
+            if data is not None:
+                return data
         return load_yaml(front.text, front.first_line)
     if front.format == "toml":
         return _load_toml(front)

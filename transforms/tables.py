@@ -6,6 +6,8 @@ need all files at once (the duplicate winner, `related_article_id`, `providers`)
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pyarrow as pa
 
 from transforms.article import ParsedArticle
@@ -103,39 +105,63 @@ STAGED_SCHEMAS: dict[str, pa.Schema] = {
 }
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
 class StagedRows:
-    """Rows of a chunk of files, in memory only as long as the chunk."""
+    """Rows of a chunk of files, column by column, in memory only as long as the chunk."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, list[dict]] = {name: [] for name in STAGED_SCHEMAS}
+        self.columns: dict[str, dict[str, list]] = {
+            name: {field: [] for field in schema.names} for name, schema in STAGED_SCHEMAS.items()
+        }
+
+    def _append(self, name: str, rows: list[dict], **shared) -> None:
+        for field, values in self.columns[name].items():
+            if field in shared:
+                values.extend([shared[field]] * len(rows))
+            else:
+                values.extend([row.get(field) for row in rows])
 
     def add_parsed(self, source_path: str, sha256: str, size: int, parsed: ParsedArticle) -> None:
-        keyed = {"source_path": source_path}
-        self.rows["articles"].append(
-            {**keyed, "source_sha256": sha256, "size_bytes": size, **parsed.article}
+        self._append(
+            "articles",
+            [parsed.article],
+            source_path=source_path,
+            source_sha256=sha256,
+            size_bytes=size,
         )
-        self.rows["topics"] += [{**keyed, **row} for row in parsed.topics]
-        self.rows["related"] += [{**keyed, **row} for row in parsed.related]
-        self.rows["images"] += [{**keyed, **row} for row in parsed.images]
-        self.rows["issues"] += [
-            {**keyed, "seq": seq, **row} for seq, row in enumerate(parsed.issues)
-        ]
+        self._append("topics", parsed.topics, source_path=source_path)
+        self._append("related", parsed.related, source_path=source_path)
+        self._append("images", parsed.images, source_path=source_path)
+        issues = [{**issue, "seq": seq} for seq, issue in enumerate(parsed.issues)]
+        self._append("issues", issues, source_path=source_path)
 
     def add_rejected(
         self, source_path: str, sha256: str | None, size: int | None, rejection: Rejection
     ) -> None:
-        self.rows["rejected"].append(
-            {
-                "source_path": source_path,
-                "source_sha256": sha256,
-                "size_bytes": size,
-                "reason": rejection.reason,
-                "detail": rejection.detail,
-            }
+        self._append(
+            "rejected",
+            [{"reason": rejection.reason, "detail": rejection.detail}],
+            source_path=source_path,
+            source_sha256=sha256,
+            size_bytes=size,
         )
 
     def to_arrow(self) -> dict[str, pa.Table]:
         return {
-            name: pa.Table.from_pylist(rows, schema=STAGED_SCHEMAS[name])
-            for name, rows in self.rows.items()
+            name: pa.table(
+                [_array(self.columns[name][field.name], field.type) for field in schema],
+                schema=schema,
+            )
+            for name, schema in STAGED_SCHEMAS.items()
         }
+
+
+def _array(values: list, kind: pa.DataType) -> pa.Array:
+    if pa.types.is_timestamp(kind):
+        # pyarrow converts aware datetimes at ~10 us each; integers are nearly free.
+        micros = [None if v is None else (v - _EPOCH) // _MICROSECOND for v in values]
+        return pa.array(micros, pa.int64()).cast(kind)
+    return pa.array(values, kind)

@@ -22,6 +22,10 @@ from transforms.errors import Rejection
 from transforms.tables import StagedRows
 from warehouse.source import DEFAULT_MAX_BYTES, display_path, read_candidate
 
+# pyarrow imports pandas (when it is installed) on its first conversion, which takes about a
+# second; doing it at import means the forkserver pays once and the workers it forks none.
+pa.array([""], pa.string())
+
 # One row per file read: what the next run compares against (see warehouse.state).
 FILES_SCHEMA = pa.schema(
     [

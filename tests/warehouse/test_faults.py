@@ -226,5 +226,7 @@ def test_a_waiting_run_goes_after_the_first(corpus, tmp_path):
     ):
         time.sleep(0.05)
     with RunLock(wh.lock_file, wait_seconds=60):  # waits, then holds it
-        assert first.poll() == 0
-    first.communicate()
+        # the first run had finished its work when it let go
+        assert tables(wh) == full_refresh(source, tmp_path)
+    first.communicate(timeout=60)
+    assert first.returncode == 0
