@@ -77,11 +77,16 @@ TABLES: dict[str, str] = {
         ORDER BY source_path, seq""",
 }
 
+MEMORY_LIMIT = "400MB"
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
 
 
 def build_snapshot(
-    parts: Path, state: pa.Table, snapshot_dir: Path, compact_into: Path | None = None
+    parts: Path,
+    state: pa.Table,
+    snapshot_dir: Path,
+    compact_into: Path | None = None,
+    spill_dir: Path | None = None,
 ) -> dict[str, int]:
     """Write every published table as `<snapshot_dir>/<table>.parquet`; return row counts.
 
@@ -92,6 +97,11 @@ def build_snapshot(
     counts: dict[str, int] = {}
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
+        # Bounded memory: DuckDB spills its sorts and joins to disk past this.
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        if spill_dir is not None:
+            spill_dir.mkdir(parents=True, exist_ok=True)
+            con.execute(f"SET temp_directory = {_sql_str(str(spill_dir))}")
         con.register("state", state.select(["source_path", "part"]))
         current_parts = sorted(set(state.column("part").to_pylist()))
         for name, schema in STAGED_SCHEMAS.items():
@@ -110,10 +120,11 @@ def build_snapshot(
             )
         con.execute(f"CREATE TEMP TABLE winners AS {WINNERS}")
         for table, query in TABLES.items():
-            target = snapshot_dir / f"{table}.parquet"
-            # Later queries (related_items, providers) read earlier tables by name.
-            con.execute(f"CREATE TEMP TABLE {table} AS {query}")
-            con.execute(f"COPY {table} TO {_sql_str(str(target))} ({PARQUET_OPTIONS})")
+            target = _sql_str(str(snapshot_dir / f"{table}.parquet"))
+            # Streamed to Parquet, not held in memory; later queries (related_items,
+            # providers) read the written file by the table's name.
+            con.execute(f"COPY ({query}) TO {target} ({PARQUET_OPTIONS})")
+            con.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM read_parquet({target})")
             counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         if compact_into is not None:
             _compact(con, compact_into)

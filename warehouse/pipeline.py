@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from transforms.version import PARSER_VERSION
+from warehouse.catalog import published_snapshot
 from warehouse.layout import Warehouse
 from warehouse.lock import RunLock
 from warehouse.runs import mark_killed_runs, new_run_id, record_run
@@ -29,6 +30,7 @@ from warehouse.store import (
     part_dir,
     part_id,
     publish,
+    published_counts,
     published_state,
     read_files,
     remove_stale,
@@ -128,8 +130,15 @@ def _run(source, warehouse, run_id, full_refresh, chunk_size, max_bytes, stage_c
             ["source_path", "size_bytes", "mtime_ns", "sha256", "outcome", "part"]
         )
     )
-    state = next_state(plan, previous, files, PARSER_VERSION)
-    counts = publish(warehouse, run_id, state)
+    tables_changed = plan.deleted > 0 or any(
+        outcome != "unchanged" for outcome in files.column("outcome").to_pylist()
+    )
+    if not tables_changed and not plan.to_read and previous.num_rows:
+        counts = published_counts(warehouse)  # nothing to publish: the state is the same
+    else:
+        state = next_state(plan, previous, files, PARSER_VERSION)
+        same = None if tables_changed or not previous.num_rows else published_snapshot(warehouse)
+        counts = publish(warehouse, run_id, state, same_tables_as=same)
     rejected: Counter[str] = Counter()
     for summary in summaries:
         rejected.update(summary["rejected"])

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from warehouse.source import Candidate, display_path
@@ -50,49 +51,57 @@ def empty_state() -> pa.Table:
 
 def plan_run(candidates: list[Candidate], previous: pa.Table, parser_version: int) -> Plan:
     """Files whose size and mtime match the state are kept without reading; the others are
-    read, and parsed only when their bytes (or the parser) changed."""
-    old = {row["source_path"]: (i, row) for i, row in enumerate(previous.to_pylist())}
-    kept_rows: list[int] = []
-    to_read: list[tuple[str, str | None]] = []
-    for candidate in candidates:
-        i, row = old.get(display_path(candidate.path), (None, None))
-        same_parser = row is not None and row["parser_version"] == parser_version
-        if (
-            same_parser
-            and candidate.mtime_ns is not None
-            and row["mtime_ns"] == candidate.mtime_ns
-            and row["size_bytes"] == candidate.size
-        ):
-            kept_rows.append(i)
-        else:
-            to_read.append((candidate.path, row["sha256"] if same_parser else None))
-    listed = {display_path(candidate.path) for candidate in candidates}
-    deleted = sum(1 for path in old if path not in listed)
-    return Plan(previous.take(pa.array(kept_rows, pa.int64())), to_read, deleted)
+    read, and parsed only when their bytes (or the parser) changed.
+
+    Done as an Arrow join, so a large state is never turned into Python objects."""
+    listed = pa.table(
+        {
+            "source_path": pa.array([display_path(c.path) for c in candidates], pa.string()),
+            "listed_index": pa.array(range(len(candidates)), pa.int64()),
+            "listed_size": pa.array([c.size for c in candidates], pa.int64()),
+            "listed_mtime": pa.array([c.mtime_ns for c in candidates], pa.int64()),
+        }
+    )
+    joined = listed.join(previous, keys="source_path", join_type="left outer")
+    same_parser = pc.fill_null(pc.equal(joined["parser_version"], parser_version), False)
+    unchanged = pc.and_(
+        same_parser,
+        pc.and_(
+            pc.fill_null(pc.equal(joined["listed_mtime"], joined["mtime_ns"]), False),
+            pc.fill_null(pc.equal(joined["listed_size"], joined["size_bytes"]), False),
+        ),
+    )
+    kept = joined.filter(unchanged).select(STATE_SCHEMA.names)
+    # the staged sha is only worth comparing with when the same parser staged it
+    joined = joined.append_column("known_sha", pc.if_else(same_parser, joined["sha256"], None))
+    reading = joined.filter(pc.invert(unchanged)).sort_by("listed_index")
+    known = reading["known_sha"]
+    to_read = [
+        (candidates[index].path, sha)
+        for index, sha in zip(reading["listed_index"].to_pylist(), known.to_pylist(), strict=True)
+    ]
+    still_listed = pc.is_in(previous["source_path"], value_set=listed["source_path"])
+    deleted = previous.num_rows - pc.sum(still_listed).as_py() if previous.num_rows else 0
+    return Plan(kept, to_read, deleted)
 
 
 def next_state(plan: Plan, previous: pa.Table, read: pa.Table, parser_version: int) -> pa.Table:
     """The state after a run: kept rows, plus a row per file read.
 
     `read` holds the parts' `files.parquet` rows with a `part` column. A file read but found
-    unchanged keeps its old part (and sha) under its new size and mtime.
+    unchanged keeps its old part (and outcome) under its new size and mtime.
     """
-    old_part = dict(
-        zip(
-            previous.column("source_path").to_pylist(),
-            zip(
-                previous.column("part").to_pylist(),
-                previous.column("outcome").to_pylist(),
-                strict=True,
-            ),
-            strict=True,
-        )
+    is_unchanged = pc.equal(read["outcome"], "unchanged")
+    changed = read.filter(pc.invert(is_unchanged))
+    unchanged = (
+        read.filter(is_unchanged)
+        .drop_columns(["part", "outcome"])
+        .join(previous.select(["source_path", "part", "outcome"]), keys="source_path")
     )
-    rows = []
-    for row in read.to_pylist():
-        if row["outcome"] == "unchanged":
-            row["part"], row["outcome"] = old_part[row["source_path"]]
-        row["parser_version"] = parser_version
-        rows.append(row)
-    fresh = pa.Table.from_pylist(rows, schema=STATE_SCHEMA)
-    return pa.concat_tables([plan.kept.select(STATE_SCHEMA.names), fresh]).sort_by("source_path")
+    fresh = pa.concat_tables(
+        [table.select(STATE_SCHEMA.names[:-1]) for table in (changed, unchanged)]
+    )
+    fresh = fresh.append_column(
+        "parser_version", pa.array([parser_version] * fresh.num_rows, pa.int64())
+    ).cast(STATE_SCHEMA)
+    return pa.concat_tables([plan.kept.cast(STATE_SCHEMA), fresh]).sort_by("source_path")

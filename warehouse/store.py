@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from warehouse.build import build_snapshot
+from warehouse.build import TABLES, build_snapshot
 from warehouse.catalog import published_snapshot, write_catalog
 from warehouse.layout import Warehouse
 from warehouse.state import empty_state, read_state
@@ -80,26 +80,52 @@ def read_files(warehouse: Warehouse, part_dirs: list[Path]) -> list[pa.Table]:
     return tables
 
 
-def publish(warehouse: Warehouse, run_id: str, state: pa.Table) -> dict[str, int]:
+def publish(
+    warehouse: Warehouse, run_id: str, state: pa.Table, same_tables_as: str | None = None
+) -> dict[str, int]:
     """Build the snapshot of `run_id` from the parts `state` names and make it the published
     state: tables and state are written under a temporary name, renamed into place, and
-    the catalog is switched last, in one atomic rename."""
+    the catalog is switched last, in one atomic rename.
+
+    `same_tables_as` names a snapshot whose tables are known to be the result (only mtimes
+    changed): its files are hard-linked instead of being built again."""
     snapshot = warehouse.snapshots / run_id
     building = snapshot.with_name(run_id + ".tmp")
     shutil.rmtree(building, ignore_errors=True)
-    compact = None
-    if len(set(state.column("part").to_pylist())) > MAX_PARTS:
-        compact = warehouse.parts / run_id / "compact"
-    counts = build_snapshot(warehouse.parts, state, building, compact)
-    if compact is not None:
-        state = state.set_column(
-            state.schema.get_field_index("part"),
-            "part",
-            pa.array([part_id(warehouse, compact)] * state.num_rows, pa.string()),
-        )
+    if same_tables_as is not None:
+        counts = _link_tables(warehouse.snapshots / same_tables_as, building)
+    else:
+        compact = None
+        if len(set(state.column("part").to_pylist())) > MAX_PARTS:
+            compact = warehouse.parts / run_id / "compact"
+        counts = build_snapshot(warehouse.parts, state, building, compact, warehouse.tmp)
+        if compact is not None:
+            state = state.set_column(
+                state.schema.get_field_index("part"),
+                "part",
+                pa.array([part_id(warehouse, compact)] * state.num_rows, pa.string()),
+            )
     pq.write_table(state, building / "state.parquet")
     building.rename(snapshot)
     write_catalog(warehouse, snapshot)  # the commit point
+    return counts
+
+
+def published_counts(warehouse: Warehouse) -> dict[str, int]:
+    """Row counts of the published tables, from the Parquet footers."""
+    run_id = published_snapshot(warehouse)
+    return {
+        table: pq.ParquetFile(warehouse.snapshots / run_id / f"{table}.parquet").metadata.num_rows
+        for table in TABLES
+    }
+
+
+def _link_tables(source: Path, target: Path) -> dict[str, int]:
+    target.mkdir(parents=True)
+    counts = {}
+    for table in TABLES:
+        os.link(source / f"{table}.parquet", target / f"{table}.parquet")
+        counts[table] = pq.ParquetFile(target / f"{table}.parquet").metadata.num_rows
     return counts
 
 
