@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from stat import S_ISREG
@@ -71,36 +72,57 @@ def _is_dir_link(entry: os.DirEntry) -> bool:
         return False
 
 
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+
+
 def read_candidate(
-    root: Path, rel_path: str, max_bytes: int = DEFAULT_MAX_BYTES
+    root: Path | str, rel_path: str, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> tuple[bytes, int]:
     """The bytes and mtime (ns) of one candidate, or Rejection (`unreadable`, `too_large`).
 
     A file over the limit is rejected from its size, before it is read. Anything but a
     regular file (a FIFO, a device) is `unreadable`, without blocking on it.
     """
-    path = Path(root) / rel_path
+    path = os.path.join(root, rel_path)
     try:
-        if path.is_symlink() and not path.resolve().is_relative_to(Path(root).resolve()):
-            raise Rejection(
-                "unreadable",
-                "the file is a symbolic link to a place outside the source; "
-                "copy the file into the source instead",
-            )
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        with open(fd, "rb", closefd=True) as handle:
+        try:
+            fd = os.open(path, _OPEN_FLAGS | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:  # ELOOP: the file is a link (checked only then)
+                raise
+            if not Path(path).resolve().is_relative_to(Path(root).resolve()):
+                raise Rejection(
+                    "unreadable",
+                    "the file is a symbolic link to a place outside the source; "
+                    "copy the file into the source instead",
+                ) from None
+            fd = os.open(path, _OPEN_FLAGS)
+        try:
             stat = os.fstat(fd)
             if not S_ISREG(stat.st_mode):
                 raise Rejection("unreadable", "this is not a regular file (a pipe or device?)")
             if stat.st_size > max_bytes:
                 raise Rejection("too_large", _too_large(stat.st_size, max_bytes))
-            raw = handle.read(max_bytes + 1)
+            raw = _read_up_to(fd, max_bytes + 1)
+        finally:
+            os.close(fd)
     except (OSError, RuntimeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise Rejection("unreadable", f"the file could not be read: {reason}") from None
     if len(raw) > max_bytes:  # it grew while we read it
         raise Rejection("too_large", _too_large(len(raw), max_bytes))
     return raw, stat.st_mtime_ns
+
+
+def _read_up_to(fd: int, limit: int) -> bytes:
+    pieces = []
+    while limit > 0:
+        piece = os.read(fd, limit)
+        if not piece:
+            break
+        pieces.append(piece)
+        limit -= len(piece)
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def display_path(path: str) -> str:

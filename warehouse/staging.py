@@ -54,15 +54,14 @@ class ChunkJob:
 
 def stage_chunk(job: ChunkJob) -> dict:
     """Read, hash and parse the job's files; write the part; return counts."""
-    source = Path(job.source)
+    source = job.source
     staged = StagedRows()
     files: list[dict] = []
     outcomes: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
     for rel_path, known in zip(job.paths, job.known_sha, strict=True):
         shown = display_path(rel_path)
-        size, mtime_ns = _stat(source / rel_path)
-        sha256 = None
+        size = mtime_ns = sha256 = None
         try:
             raw, mtime_ns = read_candidate(source, rel_path, job.max_bytes)
             size, sha256 = len(raw), hashlib.sha256(raw).hexdigest()
@@ -72,6 +71,8 @@ def stage_chunk(job: ChunkJob) -> dict:
                 staged.add_parsed(shown, sha256, size, parse_article(raw))
                 outcome = "article"
         except Rejection as rejection:
+            if size is None:  # not read: describe the file as it is on disk, if it is
+                size, mtime_ns = _stat(os.path.join(source, rel_path))
             staged.add_rejected(shown, sha256, size, rejection)
             outcome = "rejected"
             rejected[rejection.reason] += 1
@@ -94,9 +95,9 @@ def stage_chunk(job: ChunkJob) -> dict:
     }
 
 
-def _stat(path: Path) -> tuple[int | None, int | None]:
+def _stat(path: str) -> tuple[int | None, int | None]:
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError:
         return None, None
     return stat.st_size, stat.st_mtime_ns
