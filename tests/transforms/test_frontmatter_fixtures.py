@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHARED
+from tests.transforms.typed import agrees
 from transforms.article import parse_article
 from transforms.document import read_document
 from transforms.errors import Rejection
-from transforms.values import to_boolean
 
 FIXTURES = SHARED / "testdata" / "frontmatter-fixtures"
 # No fixture has both a title and a URL, so every one is rejected: this is the reason.
@@ -30,27 +30,6 @@ def fixtures() -> list[Path]:
     )
     assert len(found) >= 12
     return found
-
-
-def agrees(ours, theirs) -> bool:
-    """Our string-exact value matches python-frontmatter's implicitly typed one."""
-    if isinstance(theirs, dict):
-        return (
-            isinstance(ours, dict)
-            and ours.keys() == theirs.keys()
-            and all(agrees(ours[k], theirs[k]) for k in theirs)
-        )
-    if isinstance(theirs, list):
-        return (
-            isinstance(ours, list)
-            and len(ours) == len(theirs)
-            and all(agrees(o, t) for o, t in zip(ours, theirs, strict=True))
-        )
-    if isinstance(theirs, bool):
-        return to_boolean(ours) == (theirs, None)
-    if isinstance(theirs, int | float):
-        return isinstance(ours, str) and float(ours) == theirs
-    return ours == theirs
 
 
 @pytest.mark.parametrize("path", fixtures(), ids=lambda p: str(p.relative_to(FIXTURES)))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import json
-import math
 import signal
 import tracemalloc
 from contextlib import contextmanager, suppress
@@ -14,10 +13,10 @@ import pytest
 from frontmatter.default_handlers import YAMLHandler
 
 from tests.conftest import SHARED
+from tests.transforms.typed import agrees
 from transforms.article import parse_article
 from transforms.document import read_document
 from transforms.errors import REJECTION_REASONS, Rejection
-from transforms.values import to_boolean
 
 SUITE = SHARED / "testdata" / "yaml-test-suite"
 CASES = json.loads((SUITE / "_index.json").read_text())
@@ -71,39 +70,6 @@ def test_all_402_cases_are_accounted_for():
             outcomes[result] = outcomes.get(result, 0) + 1
     assert sum(outcomes.values()) == 804
     assert outcomes["loaded"] > 100  # the valid mappings with a title and URL load
-
-
-def agrees(ours, theirs) -> bool:
-    """A string-exact value matches the suite's typed (YAML 1.2 core schema) value."""
-    if isinstance(theirs, dict):
-        return (
-            isinstance(ours, dict)
-            and set(ours) == set(theirs)
-            and all(agrees(ours[k], theirs[k]) for k in theirs)
-        )
-    if isinstance(theirs, list):
-        return (
-            isinstance(ours, list)
-            and len(ours) == len(theirs)
-            and all(agrees(o, t) for o, t in zip(ours, theirs, strict=True))
-        )
-    if theirs is None:
-        return ours is None
-    if isinstance(theirs, bool):
-        return to_boolean(ours) == (theirs, None)
-    if isinstance(theirs, int | float):
-        return isinstance(ours, str) and _number(ours) == theirs
-    return ours == theirs
-
-
-def _number(text: str) -> float | None:
-    for parse in (float, lambda t: int(t, 0)):
-        try:
-            value = parse(text)
-        except ValueError:
-            continue
-        return value if not (isinstance(value, float) and math.isnan(value)) else None
-    return None
 
 
 def one_document(case: dict) -> tuple[str, object] | None:

@@ -81,6 +81,14 @@ def edit(source: Path, round_: int) -> None:
     )
 
 
+def wait_for_lock_holder(wh: Warehouse) -> None:
+    """Until a run has taken the lock (it writes its pid into the lock file)."""
+    deadline = time.monotonic() + 30
+    while not (wh.lock_file.exists() and wh.lock_file.stat().st_size):
+        assert time.monotonic() < deadline, "the run never took the lock"
+        time.sleep(0.05)
+
+
 def full_refresh(source: Path, root: Path) -> dict:
     target = Warehouse(root / f"fresh-{time.monotonic_ns()}")
     run_ingest(source, target, full_refresh=True)
@@ -201,11 +209,7 @@ def test_two_runs_never_interleave(corpus, tmp_path):
     source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
     shutil.copytree(corpus, source, symlinks=True)
     first = runner("slow", source, wh)
-    deadline = time.monotonic() + 30
-    while (
-        not (wh.lock_file.exists() and wh.lock_file.stat().st_size) and time.monotonic() < deadline
-    ):
-        time.sleep(0.05)
+    wait_for_lock_holder(wh)
     second = runner("none", source, wh)
     _, err = second.communicate(timeout=60)
     assert second.returncode != 0
@@ -220,11 +224,7 @@ def test_a_waiting_run_goes_after_the_first(corpus, tmp_path):
     source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
     shutil.copytree(corpus, source, symlinks=True)
     first = runner("slow", source, wh)
-    deadline = time.monotonic() + 30
-    while (
-        not (wh.lock_file.exists() and wh.lock_file.stat().st_size) and time.monotonic() < deadline
-    ):
-        time.sleep(0.05)
+    wait_for_lock_holder(wh)
     with RunLock(wh.lock_file, wait_seconds=60):  # waits, then holds it
         # the first run had finished its work when it let go
         assert tables(wh) == full_refresh(source, tmp_path)
