@@ -61,6 +61,13 @@ IMAGE_FIELDS: Spec = {
 PROVIDER_FIELDS: Spec = {"name": ("name", to_text), "domain": ("domain", to_text)}
 
 
+# The columns each spec fills, in order, computed once.
+_COLUMNS = {
+    id(spec): tuple(column for column, _ in spec.values())
+    for spec in (ARTICLE_FIELDS, RELATED_FIELDS, IMAGE_FIELDS, PROVIDER_FIELDS)
+}
+
+
 @dataclass
 class ParsedArticle:
     """Every row one parsed file contributes, before the duplicate winner rule."""
@@ -84,16 +91,16 @@ class _Collector:
 
     def scalars(self, mapping: dict, spec: Spec, prefix: str, structural: tuple = ()) -> dict:
         """Convert the spec's keys; unknown keys go to `extra` under their path."""
-        row = dict.fromkeys(column for column, _ in spec.values())
+        row = dict.fromkeys(_COLUMNS[id(spec)])
         for key, value in mapping.items():
-            path = prefix + key
-            if key in spec:
-                column, convert = spec[key]
+            field = spec.get(key)
+            if field is not None:
+                column, convert = field
                 row[column], problem = convert(value)
                 if problem:
-                    self.issue(path, problem, value)
+                    self.issue(prefix + key, problem, value)
             elif key not in structural:
-                self.keep_unknown(path, value)
+                self.keep_unknown(prefix + key, value)
         return row
 
     def keep_unknown(self, path: str, value: object) -> None:

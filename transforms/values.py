@@ -37,10 +37,10 @@ def raw_text(value: object) -> str | None:
 
 
 def to_text(value: object) -> Converted:
-    if is_missing(value):
+    if type(value) is str:  # the common case first: this runs for most values of a file
+        return (value or None), None
+    if value is None:
         return None, None
-    if isinstance(value, str):
-        return value, None
     if is_container(value):
         return None, "wrong_shape"
     if isinstance(value, dt.date | dt.time):  # TOML dates and times
@@ -49,6 +49,9 @@ def to_text(value: object) -> Converted:
 
 
 def to_integer(value: object) -> Converted:
+    if type(value) is str and _INTEGER.fullmatch(value):  # the common case first
+        number = int(value.partition(".")[0])
+        return (number, None) if _INT64[0] <= number <= _INT64[1] else (None, "not_an_integer")
     if is_missing(value):
         return None, None
     if is_container(value):
