@@ -36,6 +36,8 @@ _UNSAFE_CHAR = re.compile(
 # anchor, alias, tag, directive, block scalar, complex key, flow collection
 _INDICATOR = re.compile(r"[&*!%|>?\[{]")
 _BEFORE_INDICATOR = frozenset(" \n[]{},")
+# yaml-rs joins an escaped surrogate pair into one character; libyaml refuses it.
+_SURROGATE_ESCAPE = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F]")
 _BLOCK_SCALAR = re.compile(r"[|>][-+0-9]*[ \t]*(?:#[^\n]*)?$", re.MULTILINE)
 # A plain value YAML 1.2 may type, after `key: ` at the end of a line.
 _TYPED_VALUE = re.compile(
@@ -50,7 +52,14 @@ _SIMPLE_KEY = re.compile(r"[ ]*(?:-[ ]+)*[A-Za-z_][A-Za-z0-9_.-]*")
 
 def load_yaml_fast(text: str) -> object | None:
     """The document exactly as `load_yaml` reads it, or None to ask for `load_yaml`."""
-    if _UNSAFE_CHAR.search(text) or "\n---" in text or "\n..." in text or "<<" in text:
+    if (
+        _UNSAFE_CHAR.search(text)
+        or text.startswith(("---", "..."))
+        or "\n---" in text
+        or "\n..." in text
+        or "<<" in text
+        or ("\\" in text and _SURROGATE_ESCAPE.search(text))
+    ):
         return None
     for match in _INDICATOR.finditer(text):
         # these characters are common inside text; they matter only where a token starts

@@ -79,7 +79,7 @@ def test_yaml_test_suite_is_identical():
         assert agrees_or_declines(text), case["id"]
         compared += load_yaml_fast(text) is not None
         same_rows(b"---\ntitle: T\nwebUrl: https://e.com/x\n" + text.encode() + b"\n---\n")
-    assert compared >= 40  # the fast reader took a fair share of these edge cases
+    assert compared >= 30  # the fast reader took a fair share of these edge cases
 
 
 # Generated documents built from pieces where the two readers could differ.
@@ -162,3 +162,17 @@ def test_generated_documents_agree_or_decline(text):
 @given(raw=mutated_seed())
 def test_mutated_seed_rows_are_identical(raw):
     same_rows(raw)
+
+
+@pytest.mark.parametrize("raw", [
+    b'---\ntitle: "Smile \\ud83d\\ude00"\nwebUrl: http://x.com/a\n---\n',  # libyaml refuses
+    b'---\ntitle: "\\U0000D83D\\U0000DE00"\nwebUrl: http://x.com/a\n---\n',
+    b'---\ntitle: "caf\\u00e9"\nwebUrl: http://x.com/a\n---\n',
+])
+def test_escapes_give_the_same_outcome(raw):
+    same_rows(raw)
+
+
+def test_a_document_marker_at_the_start_is_left_to_the_exact_reader():
+    assert load_yaml_fast("...\na: 1\n") is None
+    assert load_yaml_fast("--- \na: 1\n") is None
