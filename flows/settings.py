@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from warehouse.source import DEFAULT_MAX_BYTES
@@ -18,5 +19,5 @@ class Settings(BaseSettings):
     max_file_bytes: int = DEFAULT_MAX_BYTES
     chunk_size: int = 1000  # files per Prefect task: a task run costs ~5 ms, a file ~0.2 ms
     workers: int | None = None  # parsing processes; None: one per available core
-    keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS
+    keep_snapshots: int = Field(DEFAULT_KEEP_SNAPSHOTS, ge=1)
     lock_wait_seconds: float = 0.0

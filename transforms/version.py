@@ -3,4 +3,4 @@
 Files staged by another version are parsed again on the next run, so no stale rows survive.
 """
 
-PARSER_VERSION = 2
+PARSER_VERSION = 3

@@ -18,6 +18,7 @@ from warehouse.build import TABLES, _sql_str
 from warehouse.layout import Warehouse
 
 CATALOG_FILE = "catalog.duckdb"
+ROOT_FILE = "catalog.root"
 # Stored as text in Parquet, exposed as DuckDB's JSON type.
 _VIEW_COLUMNS = {"articles": "* REPLACE (extra::JSON AS extra)"}
 
@@ -35,6 +36,9 @@ def write_catalog(warehouse: Warehouse, snapshot_dir: Path) -> None:
             con.execute(statement)
         con.execute("CHECKPOINT")
     _fsync(catalog)
+    # The absolute paths in the views point into this folder; remember which, so that a
+    # run after the warehouse folder moved knows to write the catalog again.
+    (snapshot_dir / ROOT_FILE).write_text(str(warehouse.root))
     link = warehouse.root / f".{warehouse.catalog.name}.{os.getpid()}.tmp"
     link.unlink(missing_ok=True)
     link.symlink_to(catalog.relative_to(warehouse.root))
@@ -63,6 +67,13 @@ def published_snapshot(warehouse: Warehouse) -> str | None:
     if not warehouse.catalog.is_symlink():
         return None
     return Path(os.readlink(warehouse.catalog)).parent.name
+
+
+def catalog_is_here(warehouse: Warehouse) -> bool:
+    """Whether the published catalog's views point into this warehouse folder."""
+    run_id = published_snapshot(warehouse)
+    marker = warehouse.snapshots / str(run_id) / ROOT_FILE
+    return run_id is not None and marker.exists() and marker.read_text() == str(warehouse.root)
 
 
 def _fsync(path: Path) -> None:

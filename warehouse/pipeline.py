@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from transforms.version import PARSER_VERSION
-from warehouse.catalog import published_snapshot
+from warehouse.catalog import catalog_is_here, published_snapshot
 from warehouse.layout import Warehouse
 from warehouse.lock import RunLock
 from warehouse.runs import mark_killed_runs, new_run_id, record_run
@@ -115,7 +115,7 @@ def _run(source, warehouse, run_id, full_refresh, chunk_size, max_bytes, stage_c
                 part_dir=str(folder),
                 part=part_id(warehouse, folder),
                 paths=tuple(path for path, _ in chunk),
-                known_sha=tuple(sha for _, sha in chunk),
+                known=tuple(known for _, known in chunk),
                 max_bytes=max_bytes,
             )
         )
@@ -126,18 +126,18 @@ def _run(source, warehouse, run_id, full_refresh, chunk_size, max_bytes, stage_c
     files = (
         pa.concat_tables(read)
         if read
-        else STATE_SCHEMA.empty_table().select(
-            ["source_path", "size_bytes", "mtime_ns", "sha256", "outcome", "part"]
-        )
+        else STATE_SCHEMA.empty_table().select(STATE_SCHEMA.names[:-1])
     )
     tables_changed = plan.deleted > 0 or any(
         outcome != "unchanged" for outcome in files.column("outcome").to_pylist()
     )
-    if not tables_changed and not plan.to_read and previous.num_rows:
-        counts = published_counts(warehouse)  # nothing to publish: the state is the same
+    state = next_state(plan, previous, files, PARSER_VERSION)
+    current = None if full_refresh else published_snapshot(warehouse)
+    if current and not tables_changed and state.equals(previous) and catalog_is_here(warehouse):
+        counts = published_counts(warehouse)  # nothing to publish: all is as published
     else:
-        state = next_state(plan, previous, files, PARSER_VERSION)
-        same = None if tables_changed or not previous.num_rows else published_snapshot(warehouse)
+        # tables unchanged (files touched, or the warehouse folder moved): link, not build
+        same = current if current and not tables_changed else None
         counts = publish(warehouse, run_id, state, same_tables_as=same)
     rejected: Counter[str] = Counter()
     for summary in summaries:

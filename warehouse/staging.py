@@ -34,6 +34,7 @@ FILES_SCHEMA = pa.schema(
         ("mtime_ns", pa.int64()),
         ("sha256", pa.string()),
         ("outcome", pa.string()),  # article, rejected or unchanged
+        ("rejection", pa.string()),  # "reason: detail" of a rejected file
     ]
 )
 # An mtime this close to the moment of reading may still change within the same tick
@@ -47,8 +48,10 @@ class ChunkJob:
     part_dir: str
     part: str  # the part's id, written into every staged row
     paths: tuple[str, ...]
-    # sha256 of a path's bytes when they were last staged: equal bytes are not parsed again
-    known_sha: tuple[str | None, ...]
+    # per path, what was last staged for it (sha256, "reason: detail" if rejected), or None:
+    # equal bytes are not parsed again, and a file rejected unread (unreadable, too_large)
+    # that is rejected the same way again is unchanged
+    known: tuple[tuple[str | None, str | None] | None, ...]
     max_bytes: int = DEFAULT_MAX_BYTES
 
 
@@ -59,13 +62,14 @@ def stage_chunk(job: ChunkJob) -> dict:
     files: list[dict] = []
     outcomes: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
-    for rel_path, known in zip(job.paths, job.known_sha, strict=True):
+    for rel_path, known in zip(job.paths, job.known, strict=True):
+        known_sha, known_rejection = known or (None, None)
         shown = display_path(rel_path)
-        size = mtime_ns = sha256 = None
+        size = mtime_ns = sha256 = rejection_text = None
         try:
             raw, mtime_ns = read_candidate(source, rel_path, job.max_bytes)
             size, sha256 = len(raw), hashlib.sha256(raw).hexdigest()
-            if sha256 == known:
+            if known is not None and sha256 == known_sha:
                 outcome = "unchanged"
             else:
                 staged.add_parsed(shown, sha256, size, parse_article(raw))
@@ -73,9 +77,13 @@ def stage_chunk(job: ChunkJob) -> dict:
         except Rejection as rejection:
             if size is None:  # not read: describe the file as it is on disk, if it is
                 size, mtime_ns = _stat(os.path.join(source, rel_path))
-            staged.add_rejected(shown, sha256, size, rejection)
-            outcome = "rejected"
-            rejected[rejection.reason] += 1
+            rejection_text = f"{rejection.reason}: {rejection.detail}"
+            if known is not None and sha256 is None and rejection_text == known_rejection:
+                outcome = "unchanged"  # still unreadable (or too large) in the same way
+            else:
+                staged.add_rejected(shown, sha256, size, rejection)
+                outcome = "rejected"
+                rejected[rejection.reason] += 1
         outcomes[outcome] += 1
         files.append(
             {
@@ -84,6 +92,7 @@ def stage_chunk(job: ChunkJob) -> dict:
                 "mtime_ns": _trusted_mtime(mtime_ns),
                 "sha256": sha256,
                 "outcome": outcome,
+                "rejection": rejection_text,
             }
         )
     write_part(staged, files, Path(job.part_dir), job.part)
@@ -104,7 +113,7 @@ def _stat(path: str) -> tuple[int | None, int | None]:
 
 
 def _trusted_mtime(mtime_ns: int | None) -> int | None:
-    if mtime_ns is None or time.time_ns() - mtime_ns < RACY_NS:
+    if mtime_ns is None or 0 <= time.time_ns() - mtime_ns < RACY_NS:
         return None  # never equal to a listed mtime: compared by hash next run
     return mtime_ns
 

@@ -22,6 +22,7 @@ STATE_SCHEMA = pa.schema(
         ("mtime_ns", pa.int64()),
         ("sha256", pa.string()),
         ("outcome", pa.string()),  # article or rejected
+        ("rejection", pa.string()),  # "reason: detail" of a rejected file
         ("part", pa.string()),  # the part whose staged rows belong to this file
         ("parser_version", pa.int64()),
     ]
@@ -33,7 +34,8 @@ class Plan:
     """What a run must read, given the listing and the published state."""
 
     kept: pa.Table  # state rows of files whose size and mtime did not change
-    to_read: list[tuple[str, str | None]]  # (path, sha256 staged for it, if still valid)
+    # (path, (sha256, rejection) staged for it if the same parser staged it, else None)
+    to_read: list[tuple[str, tuple[str | None, str | None] | None]]
     deleted: int  # files in the state that are gone from the source
 
     @property
@@ -42,7 +44,12 @@ class Plan:
 
 
 def read_state(path: Path) -> pa.Table:
-    return pq.read_table(path, schema=STATE_SCHEMA)
+    """A published state; one written by an older layout counts as empty (all files are
+    read and parsed again), which is always correct."""
+    table = pq.read_table(path)
+    if table.schema != STATE_SCHEMA:
+        return empty_state()
+    return table
 
 
 def empty_state() -> pa.Table:
@@ -65,20 +72,25 @@ def plan_run(candidates: list[Candidate], previous: pa.Table, parser_version: in
     joined = listed.join(previous, keys="source_path", join_type="left outer")
     same_parser = pc.fill_null(pc.equal(joined["parser_version"], parser_version), False)
     unchanged = pc.and_(
-        same_parser,
+        pc.and_(same_parser, pc.is_valid(joined["sha256"])),  # never-read files: try again
         pc.and_(
             pc.fill_null(pc.equal(joined["listed_mtime"], joined["mtime_ns"]), False),
             pc.fill_null(pc.equal(joined["listed_size"], joined["size_bytes"]), False),
         ),
     )
     kept = joined.filter(unchanged).select(STATE_SCHEMA.names)
-    # the staged sha is only worth comparing with when the same parser staged it
-    joined = joined.append_column("known_sha", pc.if_else(same_parser, joined["sha256"], None))
+    # what was staged is only worth comparing with when the same parser staged it
+    joined = joined.append_column("same_parser", same_parser)
     reading = joined.filter(pc.invert(unchanged)).sort_by("listed_index")
-    known = reading["known_sha"]
     to_read = [
-        (candidates[index].path, sha)
-        for index, sha in zip(reading["listed_index"].to_pylist(), known.to_pylist(), strict=True)
+        (candidates[index].path, (sha, rejection) if same else None)
+        for index, same, sha, rejection in zip(
+            reading["listed_index"].to_pylist(),
+            reading["same_parser"].to_pylist(),
+            reading["sha256"].to_pylist(),
+            reading["rejection"].to_pylist(),
+            strict=True,
+        )
     ]
     still_listed = pc.is_in(previous["source_path"], value_set=listed["source_path"])
     deleted = previous.num_rows - pc.sum(still_listed).as_py() if previous.num_rows else 0
@@ -95,8 +107,8 @@ def next_state(plan: Plan, previous: pa.Table, read: pa.Table, parser_version: i
     changed = read.filter(pc.invert(is_unchanged))
     unchanged = (
         read.filter(is_unchanged)
-        .drop_columns(["part", "outcome"])
-        .join(previous.select(["source_path", "part", "outcome"]), keys="source_path")
+        .drop_columns(["part", "outcome", "rejection"])
+        .join(previous.select(["source_path", "part", "outcome", "rejection"]), keys="source_path")
     )
     fresh = pa.concat_tables(
         [table.select(STATE_SCHEMA.names[:-1]) for table in (changed, unchanged)]

@@ -137,9 +137,9 @@ def remove_stale(warehouse: Warehouse, keep: int = DEFAULT_KEEP_SNAPSHOTS) -> No
     if current is None:
         return
     snapshots = sorted(_children(warehouse.snapshots))
-    published = [p for p in snapshots if p.name <= current and not p.name.endswith(".tmp")]
-    for old in published[: max(len(published) - keep, 0)]:
-        shutil.rmtree(old)
+    published = [p for p in snapshots if p.name < current and not p.name.endswith(".tmp")]
+    for old in published[: max(len(published) - (max(keep, 1) - 1), 0)]:
+        shutil.rmtree(old)  # the published one is never among them
     for orphan in snapshots:
         if orphan.name > current or orphan.name.endswith(".tmp"):
             shutil.rmtree(orphan)

@@ -164,11 +164,14 @@ def test_mutated_seed_rows_are_identical(raw):
     same_rows(raw)
 
 
-@pytest.mark.parametrize("raw", [
-    b'---\ntitle: "Smile \\ud83d\\ude00"\nwebUrl: http://x.com/a\n---\n',  # libyaml refuses
-    b'---\ntitle: "\\U0000D83D\\U0000DE00"\nwebUrl: http://x.com/a\n---\n',
-    b'---\ntitle: "caf\\u00e9"\nwebUrl: http://x.com/a\n---\n',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'---\ntitle: "Smile \\ud83d\\ude00"\nwebUrl: http://x.com/a\n---\n',  # libyaml refuses
+        b'---\ntitle: "\\U0000D83D\\U0000DE00"\nwebUrl: http://x.com/a\n---\n',
+        b'---\ntitle: "caf\\u00e9"\nwebUrl: http://x.com/a\n---\n',
+    ],
+)
 def test_escapes_give_the_same_outcome(raw):
     same_rows(raw)
 

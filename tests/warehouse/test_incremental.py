@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -47,7 +48,8 @@ def test_plan_keeps_unchanged_files_and_reads_the_rest():
         ],
         schema=STATE_SCHEMA,
     )
-    previous = previous.set_column(6, "parser_version", [[1, 1, 1, 1, 0]])
+    at = STATE_SCHEMA.get_field_index("parser_version")
+    previous = previous.set_column(at, "parser_version", [[1, 1, 1, 1, 0]])
     plan = plan_run(
         [
             Candidate("grown.md", 11, 5),
@@ -61,10 +63,10 @@ def test_plan_keeps_unchanged_files_and_reads_the_rest():
     )
     assert plan.kept.column("source_path").to_pylist() == ["same.md"]
     assert plan.to_read == [
-        ("grown.md", "sha-grown.md"),
+        ("grown.md", ("sha-grown.md", None)),
         ("new.md", None),
         ("old-parser.md", None),
-        ("touched.md", "sha-touched.md"),
+        ("touched.md", ("sha-touched.md", None)),
     ]
     assert plan.deleted == 1
 
@@ -281,3 +283,65 @@ def test_a_file_that_vanishes_after_listing_is_unreadable(tmp_path, monkeypatch)
     summary = run_ingest(source, wh)
     assert summary["rejected_by_reason"] == {"unreadable": 1}
     assert [(r[0], r[3]) for r in tables(wh)["rejected_files"]] == [("gone.md", "unreadable")]
+
+
+def test_an_unreadable_file_is_tried_again_on_every_run(tmp_path):
+    source, outside, wh = tmp_path / "src", tmp_path / "outside", Warehouse(tmp_path / "wh")
+    write(source, "b.md", doc("https://e.com/b"))
+    write(outside, "f.md", doc("https://e.com/f"))
+    os.symlink(outside / "f.md", source / "a.md")  # outside the source: unreadable
+    run_ingest(source, wh)
+    assert [r[3] for r in tables(wh)["rejected_files"]] == ["unreadable"]
+    again = run_ingest(source, wh)  # rejected again the same way: nothing to publish
+    assert again["files_unchanged"] == 2
+    shutil.move(outside / "f.md", source / "f.txt.bak")  # now a link inside the source
+    (source / "a.md").unlink()
+    os.symlink("f.txt.bak", source / "a.md")
+    run_ingest(source, wh)
+    assert tables(wh) == full_refresh_of(source, tmp_path)
+    assert len(tables(wh)["articles"]) == 2
+
+
+def test_a_run_after_the_warehouse_folder_moved_points_the_views_at_it(tmp_path):
+    source = tmp_path / "src"
+    write(source, "a.md", doc("https://e.com/a"))
+    run_ingest(source, Warehouse(tmp_path / "wh"))
+    shutil.move(tmp_path / "wh", tmp_path / "moved")
+    run_ingest(source, Warehouse(tmp_path / "moved"))  # nothing changed in the source
+    assert len(tables(tmp_path / "moved")["articles"]) == 1
+
+
+def test_nothing_changed_publishes_nothing_new(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    source.mkdir()
+    run_ingest(source, wh)  # an empty source, too
+    write(source, "a.md", doc("https://e.com/a"))
+    run_ingest(source, wh)
+    before = sorted(p.name for p in wh.snapshots.iterdir())
+    run_ingest(source, wh)
+    assert sorted(p.name for p in wh.snapshots.iterdir()) == before
+    (source / "a.md").unlink()
+    run_ingest(source, wh)
+    before = sorted(p.name for p in wh.snapshots.iterdir())
+    run_ingest(source, wh)  # empty again, and still nothing new
+    assert sorted(p.name for p in wh.snapshots.iterdir()) == before
+
+
+def test_keep_below_one_still_keeps_the_published_snapshot(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    for i in range(3):
+        write(source, f"{i}.md", doc(f"https://e.com/{i}"))
+        run_ingest(source, wh, keep_snapshots=0)
+    assert len(list(wh.snapshots.iterdir())) == 1
+    assert len(tables(wh)["articles"]) == 3
+
+
+def test_a_file_from_the_future_is_trusted_by_its_mtime(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    future = int(time.time()) + 3600
+    write(source, "a.md", doc("https://e.com/a"), mtime=future)
+    run_ingest(source, wh)
+    again = run_ingest(source, wh)
+    assert (again["files_parsed"], again["files_unchanged"]) == (0, 1)
+    state = pq.read_table(next(wh.snapshots.glob("*/state.parquet")))
+    assert state.column("mtime_ns").to_pylist() == [future * 10**9]
