@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from warehouse.build import TABLES, build_snapshot
@@ -16,8 +17,10 @@ from warehouse.layout import Warehouse
 from warehouse.state import empty_state, read_state
 
 DEFAULT_KEEP_SNAPSHOTS = 3
-# Past this many parts, a run rewrites the current staged rows as one part.
+# Past this many small parts (incremental runs leave one each), a run rewrites the current
+# staged rows as one part. A full load's parts are large and never trigger it.
 MAX_PARTS = 32
+SMALL_PART_FILES = 200
 
 
 class WarehouseError(Exception):
@@ -95,9 +98,7 @@ def publish(
     if same_tables_as is not None:
         counts = _link_tables(warehouse.snapshots / same_tables_as, building)
     else:
-        compact = None
-        if len(set(state.column("part").to_pylist())) > MAX_PARTS:
-            compact = warehouse.parts / run_id / "compact"
+        compact = warehouse.parts / run_id / "compact" if _many_small_parts(state) else None
         counts = build_snapshot(warehouse.parts, state, building, compact, warehouse.tmp)
         if compact is not None:
             state = state.set_column(
@@ -109,6 +110,11 @@ def publish(
     building.rename(snapshot)
     write_catalog(warehouse, snapshot)  # the commit point
     return counts
+
+
+def _many_small_parts(state: pa.Table) -> bool:
+    sizes = pc.value_counts(state["part"]).field("counts")
+    return pc.sum(pc.less(sizes, SMALL_PART_FILES)).as_py() > MAX_PARTS
 
 
 def published_counts(warehouse: Warehouse) -> dict[str, int]:
