@@ -114,7 +114,7 @@ def publish(
 
 def _many_small_parts(state: pa.Table) -> bool:
     sizes = pc.value_counts(state["part"]).field("counts")
-    return pc.sum(pc.less(sizes, SMALL_PART_FILES)).as_py() > MAX_PARTS
+    return (pc.sum(pc.less(sizes, SMALL_PART_FILES)).as_py() or 0) > MAX_PARTS
 
 
 def published_counts(warehouse: Warehouse) -> dict[str, int]:
