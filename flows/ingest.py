@@ -28,13 +28,14 @@ def stage(job: ChunkJob, stager: ProcessStager) -> dict:
 
 
 def stage_as_tasks(stager: ProcessStager):
-    """A `stage_chunks` that keeps every worker busy with at most two chunks in flight each."""
+    """A `stage_chunks` that keeps every worker busy: up to four chunks in flight per worker,
+    so that Prefect's own calls for one task overlap the parsing of others."""
 
     def stage_chunks(jobs: list[ChunkJob]) -> list[dict]:
         window: deque[PrefectFuture] = deque()
         results: list[dict] = []
         for job in jobs:
-            if len(window) >= 2 * stager.workers:
+            if len(window) >= 4 * stager.workers:
                 results.append(window.popleft().result())
             window.append(stage.submit(job, stager))
         results.extend(future.result() for future in window)
