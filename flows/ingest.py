@@ -39,6 +39,7 @@ def stage_as_tasks(stager: ProcessStager):
                 results.append(window.popleft().result())
             window.append(stage.submit(job, stager))
         results.extend(future.result() for future in window)
+        stager.close()  # the workers' memory goes back before DuckDB builds the tables
         return results
 
     return stage_chunks

@@ -32,11 +32,18 @@ class ProcessStager:
         return self.pool.submit(stage_chunk, job)
 
     def stage_all(self, jobs: list[ChunkJob]) -> list[dict]:
-        """A `stage_chunks` for `run_ingest`: every chunk in the pool, results in order."""
-        return [future.result() for future in [self.submit(job) for job in jobs]]
+        """A `stage_chunks` for `run_ingest`: every chunk in the pool, results in order;
+        the workers exit once the last chunk is staged."""
+        results = [future.result() for future in [self.submit(job) for job in jobs]]
+        self.close()
+        return results
+
+    def close(self) -> None:
+        """Let the workers exit (idempotent): their memory is then free for the build."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> ProcessStager:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.close()
