@@ -45,6 +45,17 @@ def kill_around(owner, name: str, nth: int = 1, after: bool = False) -> None:
     setattr(owner, name, wrapper)
 
 
+def die_in_cleanup() -> None:
+    """Die at the first removal that the cleanup after publishing makes."""
+    original = pipeline.remove_stale
+
+    def wrapper(*args, **kwargs):
+        kill_around(shutil, "rmtree")
+        return original(*args, **kwargs)
+
+    pipeline.remove_stale = wrapper
+
+
 def slow_chunks(seconds: float) -> None:
     original = pipeline.stage_chunk
 
@@ -75,7 +86,7 @@ POINTS = {
     # published, before the run's final load_runs row
     "before_final_record": lambda: kill_around(pipeline, "record_run", nth=2),
     # while old snapshots and parts are being removed
-    "cleanup": lambda: kill_around(shutil, "rmtree", nth=2),
+    "cleanup": lambda: die_in_cleanup(),
 }
 
 

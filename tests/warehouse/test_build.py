@@ -18,7 +18,7 @@ def doc(url, published=None, title="T", extra=""):
 
 def build(tmp_path: Path, files: dict[str, str], chunks: int = 1) -> duckdb.DuckDBPyConnection:
     source = tmp_path / "src"
-    source.mkdir()
+    source.mkdir(parents=True)
     for rel, text in files.items():
         (source / rel).parent.mkdir(parents=True, exist_ok=True)
         (source / rel).write_text(text)
@@ -157,3 +157,15 @@ def test_empty_source_gives_empty_tables(tmp_path):
     con = build(tmp_path, {})
     for table in ["articles", "providers", "related_items", "field_issues"]:
         assert rows(con, f"SELECT count(*) FROM {table}") == [(0,)]
+
+
+def test_a_build_out_of_memory_is_tried_again_with_more(tmp_path, monkeypatch):
+    import warehouse.build as build_module
+
+    files = {f"{i}.md": doc(f"https://e.com/{i}", extra="topics: [a, b]\n") for i in range(50)}
+    monkeypatch.setattr(build_module, "MEMORY_LIMITS", ("1KB",))
+    with pytest.raises(duckdb.OutOfMemoryException):
+        build(tmp_path / "a", files)
+    monkeypatch.setattr(build_module, "MEMORY_LIMITS", ("1KB", "512MB"))
+    con = build(tmp_path / "b", files)
+    assert rows(con, "SELECT count(*) FROM article_topics") == [(100,)]

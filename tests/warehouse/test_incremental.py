@@ -158,12 +158,14 @@ def test_many_small_runs_are_compacted_and_stay_correct(tmp_path, monkeypatch):
     assert tables(wh) == full_refresh_of(source, tmp_path)
 
 
-def test_old_snapshots_beyond_retention_are_removed(tmp_path):
+@pytest.mark.parametrize(("keep", "kept"), [(2, 2), (0, 1)])  # below one: the published one
+def test_old_snapshots_beyond_retention_are_removed(tmp_path, keep, kept):
     source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
     for i in range(5):
         write(source, f"{i}.md", doc(f"https://e.com/{i}"))
-        run_ingest(source, wh, keep_snapshots=2)
-    assert len(list(wh.snapshots.iterdir())) == 2
+        run_ingest(source, wh, keep_snapshots=keep)
+    assert len(list(wh.snapshots.iterdir())) == kept
+    assert len(tables(wh)["articles"]) == 5
 
 
 # -- the property: any sequence of edits, incremental equals full refresh -------------------
@@ -325,15 +327,6 @@ def test_nothing_changed_publishes_nothing_new(tmp_path):
     before = sorted(p.name for p in wh.snapshots.iterdir())
     run_ingest(source, wh)  # empty again, and still nothing new
     assert sorted(p.name for p in wh.snapshots.iterdir()) == before
-
-
-def test_keep_below_one_still_keeps_the_published_snapshot(tmp_path):
-    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
-    for i in range(3):
-        write(source, f"{i}.md", doc(f"https://e.com/{i}"))
-        run_ingest(source, wh, keep_snapshots=0)
-    assert len(list(wh.snapshots.iterdir())) == 1
-    assert len(tables(wh)["articles"]) == 3
 
 
 def test_a_file_from_the_future_is_trusted_by_its_mtime(tmp_path):
