@@ -13,18 +13,18 @@ def seed_bytes() -> bytes:
     return SEED.read_bytes()
 
 
-def build_warehouse(root: Path, files: dict[str, bytes]) -> Path:
+def build_warehouse(root: Path, files: dict[str, bytes | str], chunk_size: int = 1000) -> Path:
     """A published warehouse built by the pipeline without Prefect."""
     from warehouse import Warehouse
     from warehouse.pipeline import run_ingest
 
     source = root / "src"
     source.mkdir(parents=True)
-    for rel, raw in files.items():
+    for rel, content in files.items():
         (source / rel).parent.mkdir(parents=True, exist_ok=True)
-        (source / rel).write_bytes(raw)
+        (source / rel).write_bytes(content.encode() if isinstance(content, str) else content)
     store = Warehouse(root / "wh")
-    run_ingest(source, store)
+    run_ingest(source, store, chunk_size=chunk_size)
     return store.root
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.conftest import build_warehouse
 from transforms.urls import article_id
-from warehouse import Warehouse, connect
-from warehouse.pipeline import run_ingest
+from warehouse import connect
 
 
 def doc(url, published=None, title="T", extra=""):
@@ -17,14 +17,8 @@ def doc(url, published=None, title="T", extra=""):
 
 
 def build(tmp_path: Path, files: dict[str, str], chunks: int = 1) -> duckdb.DuckDBPyConnection:
-    source = tmp_path / "src"
-    source.mkdir(parents=True)
-    for rel, text in files.items():
-        (source / rel).parent.mkdir(parents=True, exist_ok=True)
-        (source / rel).write_text(text)
-    store = Warehouse(tmp_path / "wh")
-    run_ingest(source, store, chunk_size=max(1, math.ceil(len(files) / chunks)))
-    return connect(store.root)
+    chunk_size = max(1, math.ceil(len(files) / chunks))
+    return connect(build_warehouse(tmp_path, files, chunk_size))
 
 
 def rows(con, sql):
