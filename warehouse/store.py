@@ -118,21 +118,21 @@ def _many_small_parts(state: pa.Table) -> bool:
 
 
 def published_counts(warehouse: Warehouse) -> dict[str, int]:
-    """Row counts of the published tables, from the Parquet footers."""
-    run_id = published_snapshot(warehouse)
+    return _footer_counts(warehouse.snapshots / published_snapshot(warehouse))
+
+
+def _footer_counts(snapshot: Path) -> dict[str, int]:
+    """Row counts of a snapshot's tables, from the Parquet footers."""
     return {
-        table: pq.ParquetFile(warehouse.snapshots / run_id / f"{table}.parquet").metadata.num_rows
-        for table in TABLES
+        table: pq.ParquetFile(snapshot / f"{table}.parquet").metadata.num_rows for table in TABLES
     }
 
 
 def _link_tables(source: Path, target: Path) -> dict[str, int]:
     target.mkdir(parents=True)
-    counts = {}
     for table in TABLES:
         os.link(source / f"{table}.parquet", target / f"{table}.parquet")
-        counts[table] = pq.ParquetFile(target / f"{table}.parquet").metadata.num_rows
-    return counts
+    return _footer_counts(target)
 
 
 def remove_stale(warehouse: Warehouse, keep: int = DEFAULT_KEEP_SNAPSHOTS) -> None:
