@@ -16,15 +16,16 @@ from prefect.futures import PrefectFuture
 
 from flows.settings import Settings
 from warehouse import Warehouse
-from warehouse.parallel import ProcessStager
+from warehouse.parallel import ProcessStager, worth_workers
 from warehouse.pipeline import run_ingest
-from warehouse.staging import ChunkJob
+from warehouse.staging import ChunkJob, stage_chunk
 
 
 @task(cache_policy=NO_CACHE)
-def stage(job: ChunkJob, stager: ProcessStager) -> dict:
-    """Read, parse and stage one chunk of files in a worker process; returns counts only."""
-    return stager.submit(job).result()
+def stage(job: ChunkJob, stager: ProcessStager | None) -> dict:
+    """Read, parse and stage one chunk of files in a worker process (or here, without a
+    stager); returns counts only."""
+    return stage_chunk(job) if stager is None else stager.submit(job).result()
 
 
 def stage_as_tasks(stager: ProcessStager):
@@ -32,12 +33,13 @@ def stage_as_tasks(stager: ProcessStager):
     so that Prefect's own calls for one task overlap the parsing of others."""
 
     def stage_chunks(jobs: list[ChunkJob]) -> list[dict]:
+        runner = stager if worth_workers(jobs) else None
         window: deque[PrefectFuture] = deque()
         results: list[dict] = []
         for job in jobs:
             if len(window) >= 4 * stager.workers:
                 results.append(window.popleft().result())
-            window.append(stage.submit(job, stager))
+            window.append(stage.submit(job, runner))
         results.extend(future.result() for future in window)
         stager.close()  # the workers' memory goes back before DuckDB builds the tables
         return results

@@ -13,12 +13,17 @@ from warehouse import connect
 from warehouse.source import list_candidates
 
 
-@pytest.fixture(scope="module")
-def loaded(prefect_api_url, corpus, tmp_path_factory):
+@pytest.fixture(scope="module", params=["workers", "inline"])
+def loaded(request, prefect_api_url, corpus, tmp_path_factory):
+    """The sample corpus loaded once through worker processes and once in the flow's own
+    process (how runs with few files to read go); every test below checks both."""
     from flows.ingest import ingest
 
     warehouse = tmp_path_factory.mktemp("wh") / "warehouse"
-    summary = ingest(source=str(corpus), warehouse=str(warehouse))
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "workers":
+            patch.setattr("warehouse.parallel.INLINE_FILES", 0)
+        summary = ingest(source=str(corpus), warehouse=str(warehouse))
     return summary, warehouse
 
 
