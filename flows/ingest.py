@@ -10,12 +10,23 @@ from collections import deque
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
 
+from flows.report import (
+    EXAMPLES_PER_REASON,
+    MAX_REJECTED_ROWS,
+    REJECTED_KEY,
+    SUMMARY_KEY,
+    StagingProgress,
+    rejected_table,
+    summary_markdown,
+)
 from flows.settings import Settings
 from warehouse import Warehouse
+from warehouse.catalog import rejected_counts, rejected_files
 from warehouse.parallel import ProcessStager, worth_workers
 from warehouse.pipeline import run_ingest
 from warehouse.staging import ChunkJob, stage_chunk
@@ -28,19 +39,27 @@ def stage(job: ChunkJob, stager: ProcessStager | None) -> dict:
     return stage_chunk(job) if stager is None else stager.submit(job).result()
 
 
-def stage_as_tasks(stager: ProcessStager):
+def stage_as_tasks(stager: ProcessStager, log):
     """A `stage_chunks` that keeps every worker busy: up to four chunks in flight per worker,
     so that Prefect's own calls for one task overlap the parsing of others."""
 
     def stage_chunks(jobs: list[ChunkJob]) -> list[dict]:
         runner = stager if worth_workers(jobs) else None
-        window: deque[PrefectFuture] = deque()
+        window: deque[tuple[ChunkJob, PrefectFuture]] = deque()
         results: list[dict] = []
-        for job in jobs:
-            if len(window) >= 4 * stager.workers:
-                results.append(window.popleft().result())
-            window.append(stage.submit(job, runner))
-        results.extend(future.result() for future in window)
+        with StagingProgress(sum(len(job.paths) for job in jobs), log) as progress:
+
+            def collect() -> None:
+                job, future = window.popleft()
+                results.append(future.result())
+                progress.advance(len(job.paths))
+
+            for job in jobs:
+                if len(window) >= 4 * stager.workers:
+                    collect()
+                window.append((job, stage.submit(job, runner)))
+            while window:
+                collect()
         stager.close()  # the workers' memory goes back before DuckDB builds the tables
         return results
 
@@ -58,10 +77,11 @@ def ingest(
     settings = Settings()
     logger = get_run_logger()
     context = FlowRunContext.get()
+    store = Warehouse(Path(warehouse) if warehouse else settings.warehouse)
     with ProcessStager(settings.workers) as stager:
         summary = run_ingest(
             Path(source) if source else settings.source,
-            Warehouse(Path(warehouse) if warehouse else settings.warehouse),
+            store,
             full_refresh=full_refresh,
             chunk_size=settings.chunk_size,
             max_bytes=settings.max_file_bytes,
@@ -69,16 +89,60 @@ def ingest(
             lock_wait_seconds=(
                 settings.lock_wait_seconds if lock_wait_seconds is None else lock_wait_seconds
             ),
-            stage_chunks=stage_as_tasks(stager),
+            stage_chunks=stage_as_tasks(stager, logger.info),
             flow_run_id=str(context.flow_run.id) if context and context.flow_run else None,
             log=logger.info,
         )
+    seconds = summary["seconds"]
     logger.info(
-        "published run %s: %s files seen, %s parsed, %s unchanged, %s articles",
+        "published run %s: %s files seen, %s parsed, %s unchanged, %s deleted, %s rejected, "
+        "%s articles; listing %.2f s, staging %.2f s, publishing %.2f s",
         summary["run_id"],
         summary["files_seen"],
         summary["files_parsed"],
         summary["files_unchanged"],
+        summary["files_deleted"],
+        summary["files_rejected"],
         summary["articles"],
+        seconds["listing"],
+        seconds["staging"],
+        seconds["publishing"],
     )
+    publish_artifacts(summary, store)
     return summary
+
+
+def publish_artifacts(summary: dict, store: Warehouse) -> None:
+    """The run summary (Markdown) and the warehouse's rejected files (a table), attached to
+    this flow run; keyed, so the UI's Artifacts page shows each one's history across runs."""
+    counts = rejected_counts(store.root)
+    examples = rejected_files(store.root, per_reason=EXAMPLES_PER_REASON)
+    create_markdown_artifact(
+        summary_markdown(summary, counts, examples),
+        key=SUMMARY_KEY,
+        description=f"newsfront run {summary['run_id']}",
+    )
+    create_table_artifact(
+        rejected_table(rejected_files(store.root, limit=MAX_REJECTED_ROWS), sum(counts.values())),
+        key=REJECTED_KEY,
+        description="Files the warehouse holds as rejected, with the reason and detail",
+    )
+
+
+def serve_ingest(
+    *, source: str, warehouse: str, cron: str | None, interval: float | None, name: str
+) -> None:
+    """Serve the ingest flow as deployment `ingest/<name>` on the Prefect server in
+    PREFECT_API_URL, until Ctrl-C or SIGTERM. One run at a time: a run that comes due while
+    another is going waits for it, rather than failing on the warehouse lock."""
+    from prefect.types.entrypoint import EntrypointType
+
+    ingest.serve(
+        name=name,
+        parameters={"source": source, "warehouse": warehouse},
+        cron=cron,
+        interval=interval,
+        limit=1,
+        # imported by module name in each run's process, whatever its working directory
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )

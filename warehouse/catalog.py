@@ -102,3 +102,33 @@ def connect(path: str | Path = "data/warehouse") -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(catalog.resolve()), read_only=True)
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def rejected_files(
+    path: str | Path, *, per_reason: int | None = None, limit: int | None = None
+) -> list[dict]:
+    """Rows of the published `rejected_files` (source_path, reason, detail) by reason and path:
+    the first `per_reason` of each reason, and at most `limit` in all."""
+    sql = "SELECT source_path, reason, detail FROM rejected_files"
+    if per_reason is not None:
+        sql += (
+            " QUALIFY row_number() OVER (PARTITION BY reason ORDER BY source_path)"
+            f" <= {int(per_reason)}"
+        )
+    sql += " ORDER BY reason, source_path"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    with connect(path) as con:
+        cursor = con.execute(sql)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def rejected_counts(path: str | Path) -> dict[str, int]:
+    """Published rejected files per reason."""
+    with connect(path) as con:
+        return dict(
+            con.execute(
+                "SELECT reason, count(*) FROM rejected_files GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        )

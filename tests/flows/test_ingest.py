@@ -126,6 +126,26 @@ def test_load_runs_records_the_run_with_its_prefect_id(loaded):
     ) == [(summary["run_id"], "succeeded", summary["files_seen"], summary["articles"], True)]
 
 
+def test_the_run_leaves_its_summary_and_rejected_files_as_artifacts(loaded):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    summary, _ = loaded
+    run_filter = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[summary["flow_run_id"]]))
+    with get_client(sync_client=True) as client:
+        artifacts = {a.key: a for a in client.read_artifacts(artifact_filter=run_filter)}
+    markdown = artifacts["newsfront-run-summary"]
+    assert markdown.type == "markdown"
+    assert f"| seen | {summary['files_seen']:,} |" in markdown.data
+    assert f"| articles | {summary['articles']:,} |" in markdown.data
+    assert "- **too_large**: 1\n  - `bad/" in markdown.data
+    table = artifacts["newsfront-rejected-files"]
+    assert table.type == "table"
+    rows = json.loads(table.data)
+    assert len(rows) == summary["files_rejected"] == 10
+    assert {row["reason"] for row in rows} == set(summary["rejected_by_reason"])
+
+
 def test_a_second_source_is_refused(loaded, tmp_path):
     from flows.ingest import ingest
     from warehouse.store import WarehouseError
