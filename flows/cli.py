@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import sys
 import time
 from enum import StrEnum
@@ -77,7 +78,7 @@ def run(
     source = source or settings.source
     target = warehouse or settings.warehouse
     wait = settings.lock_wait_seconds if wait is None else wait
-    _check_run_arguments(source, target, full_refresh, wait)
+    _check_run_arguments(source, target, full_refresh, check_lock=wait <= 0)
 
     from flows.ingest import ingest  # imports Prefect
 
@@ -94,7 +95,7 @@ def run(
     _print_summary(summary, target, time.perf_counter() - clock)
 
 
-def _check_run_arguments(source: Path, target: Path, full_refresh: bool, wait: float) -> None:
+def _check_run_arguments(source: Path, target: Path, full_refresh: bool, check_lock: bool) -> None:
     """Fail in one line before Prefect starts, for the mistakes we can see up front.
     The run checks all of them again itself."""
     if not source.is_dir():
@@ -107,10 +108,74 @@ def _check_run_arguments(source: Path, target: Path, full_refresh: bool, wait: f
     store = Warehouse(target)
     try:
         check_owner(store, source, full_refresh)
-        if wait <= 0:
+        if check_lock:
             ensure_free(store.lock_file)
     except (WarehouseError, WarehouseLocked) as exc:
         raise fail(str(exc)) from None
+
+
+@app.command()
+def serve(
+    source: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Folder of article files [default: examples/corpus]", show_default=False
+        ),
+    ] = None,
+    warehouse: WarehouseOption = None,
+    cron: Annotated[
+        str | None, typer.Option("--cron", help="Run on this cron schedule, e.g. '0 * * * *'.")
+    ] = None,
+    interval: Annotated[
+        float | None,
+        typer.Option("--interval", min=1, help="Run every this many seconds."),
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="The Prefect deployment's name.")] = (
+        "newsfront"
+    ),
+) -> None:
+    """Run SOURCE into the warehouse on a schedule, until Ctrl-C or SIGTERM.
+
+    Serves against the Prefect server in PREFECT_API_URL; without one, starts a local
+    server on 127.0.0.1 for as long as it runs, and prints the address of its UI.
+    """
+    if (cron is None) == (interval is None):
+        raise fail("give one schedule: --cron EXPR or --interval SECONDS")
+    settings = Settings()
+    source = (source or settings.source).resolve()
+    target = (warehouse or settings.warehouse).resolve()
+    _check_run_arguments(source, target, full_refresh=False, check_lock=False)
+    # SIGTERM stops the server this command started, like Ctrl-C; once serving, Prefect's
+    # runner takes SIGTERM over, stops gracefully, and the server is stopped after it.
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    from prefect.settings import get_current_settings
+
+    from flows.ingest import serve_ingest
+    from flows.server import LocalPrefectServer, ServerError
+
+    arguments = dict(source=str(source), warehouse=str(target), cron=cron, interval=interval)
+    if get_current_settings().api.url:
+        serve_ingest(**arguments, name=name)
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    err.print("starting a local Prefect server…")
+    try:
+        with LocalPrefectServer() as server:
+            os.environ["PREFECT_API_URL"] = server.api_url  # for the runs' processes
+            out.print(f"Prefect UI: {server.ui_url}", highlight=False)
+            with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+                serve_ingest(**arguments, name=name)
+    except ServerError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+    err.print("stopped")
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _print_summary(summary: dict, target: Path, seconds: float) -> None:

@@ -1,0 +1,91 @@
+"""`newsfront serve` with the local Prefect server it starts: runs happen, SIGTERM ends it all."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, pending = set(), [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.add(child)
+            pending.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def completed_runs(api_url: str) -> list[dict]:
+    response = httpx.post(
+        f"{api_url}/flow_runs/filter",
+        json={"flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def test_serve_runs_on_its_schedule_and_stops_cleanly_on_sigterm(corpus, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")  # a server database of its own
+    log = (tmp_path / "serve.log").open("w+")
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve", str(corpus)]
+        + ["--warehouse", str(tmp_path / "wh"), "--interval", "5"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 180  # the server's start-up, on a busy machine
+        ui = None
+        while ui is None and time.monotonic() < deadline and serve.poll() is None:
+            time.sleep(1)
+            ui = re.search(r"Prefect UI: (http://127\.0\.0\.1:\d+)", Path(log.name).read_text())
+        assert ui, Path(log.name).read_text()
+        api_url = ui.group(1) + "/api"
+        deadline = time.monotonic() + 60  # "at least one completed run within a minute"
+        runs: list[dict] = []
+        while not runs and time.monotonic() < deadline:
+            time.sleep(2)
+            runs = completed_runs(api_url)
+        assert runs, Path(log.name).read_text()[-3000:]
+        assert runs[0]["parameters"]["source"] == str(corpus)
+        assert (tmp_path / "wh" / "news.duckdb").exists()
+        below = descendants(serve.pid)
+        assert below  # the server, at least
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=60) == 0
+        time.sleep(0.5)
+        assert not [pid for pid in below if alive(pid)]
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{api_url}/health", timeout=2)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        log.close()
