@@ -14,7 +14,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml uv.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	test -x $(VENV)/bin/uv || $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(VENV)/bin/uv sync --frozen --inexact --python $(VENV)/bin/python
+	$(VENV)/bin/uv sync --frozen --inexact --all-extras --python $(VENV)/bin/python
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -42,5 +42,5 @@ clean:
 
 # Benchmarks: newsfront against the naive script and dlt (installs the bench group).
 bench: $(STAMP)
-	$(VENV)/bin/uv sync --frozen --inexact --group bench --python $(VENV)/bin/python
+	$(VENV)/bin/uv sync --frozen --inexact --all-extras --group bench --python $(VENV)/bin/python
 	$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)

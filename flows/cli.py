@@ -72,6 +72,15 @@ def run(
         float | None,
         typer.Option("--wait", help="Seconds to wait for another run's lock before giving up."),
     ] = None,
+    dask_address: Annotated[
+        str | None,
+        typer.Option(
+            "--dask-address",
+            help="Parse on this Dask scheduler (tcp://host:8786), or 'local' to start a "
+            "cluster of worker processes here [default: $NEWSFRONT_DASK_ADDRESS]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Load SOURCE into the warehouse and publish it as news.duckdb."""
     settings = Settings()
@@ -89,6 +98,7 @@ def run(
             warehouse=str(target),
             full_refresh=full_refresh,
             lock_wait_seconds=wait,
+            dask_address=dask_address,
         )
     except (WarehouseLocked, WarehouseError, SourceError) as exc:
         raise fail(str(exc)) from None

@@ -27,24 +27,24 @@ from flows.report import (
 from flows.settings import Settings
 from warehouse import Warehouse
 from warehouse.catalog import rejected_counts, rejected_files
-from warehouse.parallel import ProcessStager, worth_workers
+from warehouse.parallel import DaskStager, ProcessStager
 from warehouse.pipeline import run_ingest
 from warehouse.staging import ChunkJob, stage_chunk
 
 
 @task(cache_policy=NO_CACHE)
-def stage(job: ChunkJob, stager: ProcessStager | None) -> dict:
+def stage(job: ChunkJob, stager: ProcessStager | DaskStager | None) -> dict:
     """Read, parse and stage one chunk of files in a worker process (or here, without a
     stager); returns counts only."""
     return stage_chunk(job) if stager is None else stager.submit(job).result()
 
 
-def stage_as_tasks(stager: ProcessStager, log):
+def stage_as_tasks(stager: ProcessStager | DaskStager, log):
     """A `stage_chunks` that keeps every worker busy: up to four chunks in flight per worker,
     so that Prefect's own calls for one task overlap the parsing of others."""
 
     def stage_chunks(jobs: list[ChunkJob]) -> list[dict]:
-        runner = stager if worth_workers(jobs) else None
+        runner = None if stager.runs_here(jobs) else stager
         window: deque[tuple[ChunkJob, PrefectFuture]] = deque()
         results: list[dict] = []
         with StagingProgress(sum(len(job.paths) for job in jobs), log) as progress:
@@ -72,13 +72,23 @@ def ingest(
     warehouse: str | None = None,
     full_refresh: bool = False,
     lock_wait_seconds: float | None = None,
+    dask_address: str | None = None,
 ) -> dict:
-    """Bring the warehouse up to date with the source and publish it; return the run summary."""
+    """Bring the warehouse up to date with the source and publish it; return the run summary.
+
+    With `dask_address` (a scheduler's address, or "local" for a cluster started here) the
+    chunks are staged on that Dask cluster instead of this machine's worker processes."""
     settings = Settings()
     logger = get_run_logger()
     context = FlowRunContext.get()
     store = Warehouse(Path(warehouse) if warehouse else settings.warehouse)
-    with ProcessStager(settings.workers) as stager:
+    dask_address = dask_address or settings.dask_address
+    stager = (
+        DaskStager(dask_address, settings.workers)
+        if dask_address
+        else ProcessStager(settings.workers)
+    )
+    with stager:
         summary = run_ingest(
             Path(source) if source else settings.source,
             store,

@@ -21,5 +21,6 @@ class Settings(BaseSettings):
     # machine, a file ~0.15 ms of parsing, so chunks of thousands keep the workers busy
     chunk_size: int = 2500
     workers: int | None = None  # parsing processes; None: one per available core
+    dask_address: str | None = None  # stage on this Dask scheduler ("local": start one here)
     keep_snapshots: int = Field(DEFAULT_KEEP_SNAPSHOTS, ge=1)
     lock_wait_seconds: float = 0.0

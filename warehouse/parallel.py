@@ -1,13 +1,18 @@
-"""Staging chunks in worker processes.
+"""Staging chunks in worker processes: on this machine, or on a Dask cluster.
 
-Parsing is CPU-bound Python, so threads do not help; processes do. Workers are forked from a
-forkserver that has already imported the parsing code, so a worker starts in milliseconds
-and not the seconds a fresh interpreter takes. Only a ChunkJob (paths) goes to a worker and
-only counts come back; rows go from the worker straight to its Parquet part.
+Parsing is CPU-bound Python, so threads do not help; processes do. Local workers are forked
+from a forkserver that has already imported the parsing code, so a worker starts in
+milliseconds and not the seconds a fresh interpreter takes. Either way only a ChunkJob
+(paths) goes to a worker and only counts come back; rows go from the worker straight to its
+Parquet part in the warehouse.
+
+A stager has `workers`, `submit(job)` (a future with `.result()`), `runs_here(jobs)` (whether
+the caller should stage these jobs itself rather than submit them) and `close()`.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -20,8 +25,8 @@ from warehouse.staging import ChunkJob, stage_chunk
 INLINE_FILES = 5_000
 
 
-def worth_workers(jobs: list[ChunkJob]) -> bool:
-    return sum(len(job.paths) for job in jobs) >= INLINE_FILES
+def _files(jobs: list[ChunkJob]) -> int:
+    return sum(len(job.paths) for job in jobs)
 
 
 def default_workers() -> int:
@@ -40,10 +45,13 @@ class ProcessStager:
     def submit(self, job: ChunkJob) -> Future:
         return self.pool.submit(stage_chunk, job)
 
+    def runs_here(self, jobs: list[ChunkJob]) -> bool:
+        return _files(jobs) < INLINE_FILES
+
     def stage_all(self, jobs: list[ChunkJob]) -> list[dict]:
         """A `stage_chunks` for `run_ingest`: every chunk in the pool (or here, for a few
         files), results in order; the workers exit once the last chunk is staged."""
-        if not worth_workers(jobs):
+        if self.runs_here(jobs):
             self.close()
             return [stage_chunk(job) for job in jobs]
         results = [future.result() for future in [self.submit(job) for job in jobs]]
@@ -55,6 +63,49 @@ class ProcessStager:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> ProcessStager:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class DaskStager:
+    """Chunks staged on a Dask cluster: `address` of its scheduler, or "local" for a
+    `distributed.LocalCluster` of `workers` processes here. Every worker must see the source
+    and the warehouse at the same paths (a shared file system, or object storage)."""
+
+    def __init__(self, address: str, workers: int | None = None):
+        from distributed import Client, LocalCluster
+
+        self.cluster = None
+        if address == "local":
+            # the cluster's own start and stop would fill the run's log at INFO
+            logging.getLogger("distributed").setLevel(logging.WARNING)
+            self.cluster = LocalCluster(
+                n_workers=workers or default_workers(),
+                threads_per_worker=1,  # parsing holds the GIL: one chunk per process
+                processes=True,
+                dashboard_address=":0",  # any free port, never a clash with a running one
+            )
+            self.client = Client(self.cluster)
+        else:
+            self.client = Client(address)
+        self.workers = max(1, len(self.client.scheduler_info()["workers"]))
+
+    def submit(self, job: ChunkJob):
+        return self.client.submit(stage_chunk, job, pure=False)
+
+    def runs_here(self, jobs: list[ChunkJob]) -> bool:
+        return False  # a cluster was asked for: every chunk goes to it
+
+    def close(self) -> None:
+        """Disconnect, and stop the cluster if this stager started it (idempotent)."""
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+
+    def __enter__(self) -> DaskStager:
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -180,3 +180,22 @@ def test_cli_run_and_sql_in_a_fresh_process(prefect_api_url, corpus, tmp_path):
         {"reason": "encoding", "n": 1},
         {"reason": "missing_required", "n": 2},
     ]
+
+
+def test_a_local_dask_cluster_gives_the_same_tables(prefect_api_url, corpus, tmp_path):
+    """`--dask-address local`: the chunks are staged by a two-process Dask cluster."""
+    from flows.ingest import ingest
+    from tests.warehouse.helpers import tables
+    from warehouse import Warehouse
+    from warehouse.pipeline import run_ingest
+
+    summary = run_ingest(corpus, Warehouse(tmp_path / "here"))
+    on_dask = tmp_path / "wh"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NEWSFRONT_WORKERS", "2")
+        patch.setenv("NEWSFRONT_CHUNK_SIZE", "50")  # several chunks, so both workers stage
+        dask_summary = ingest(source=str(corpus), warehouse=str(on_dask), dask_address="local")
+    assert dask_summary["files_parsed"] == summary["files_parsed"]
+    assert tables(on_dask) == tables(tmp_path / "here")
+    parts = {p.name for p in (on_dask / "parts").glob("*/*")}
+    assert len(parts) == 7  # 311 files in chunks of 50

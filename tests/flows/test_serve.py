@@ -53,9 +53,9 @@ def test_serve_runs_on_its_schedule_and_stops_cleanly_on_sigterm(corpus, tmp_pat
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect")  # a server database of its own
     log = (tmp_path / "serve.log").open("w+")
+    command = [sys.executable, "-m", "flows.cli", "serve", str(corpus)]
     serve = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve", str(corpus)]
-        + ["--warehouse", str(tmp_path / "wh"), "--interval", "5"],
+        [*command, "--warehouse", str(tmp_path / "wh"), "--interval", "5"],
         cwd=ROOT,
         env=env,
         stdout=log,
