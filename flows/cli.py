@@ -23,6 +23,7 @@ from rich.table import Table
 from flows.settings import Settings
 from warehouse import Warehouse
 from warehouse.lock import WarehouseLocked, ensure_free
+from warehouse.objects import is_url
 from warehouse.source import SourceError
 from warehouse.store import WarehouseError, check_owner
 
@@ -35,11 +36,30 @@ out = Console()
 err = Console(stderr=True)
 
 WarehouseOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--warehouse",
         "-w",
-        help="Warehouse folder [default: $NEWSFRONT_WAREHOUSE or data/warehouse]",
+        help="Warehouse folder or object-store URL (s3://bucket/prefix) "
+        "[default: $NEWSFRONT_WAREHOUSE or data/warehouse]",
+        show_default=False,
+    ),
+]
+SourceArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help="Folder of article files, or an object-store URL (s3://bucket/prefix) "
+        "[default: $NEWSFRONT_SOURCE or examples/corpus]",
+        show_default=False,
+    ),
+]
+StorageOptions = Annotated[
+    str | None,
+    typer.Option(
+        "--storage-options",
+        help="JSON object of fsspec options for s3:// URLs, e.g. "
+        '\'{"endpoint_url": "http://127.0.0.1:9000"}\' [default: $NEWSFRONT_STORAGE_OPTIONS; '
+        "credentials also come from the AWS_* variables]",
         show_default=False,
     ),
 ]
@@ -56,14 +76,23 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _use_storage_options(text: str | None) -> None:
+    """Hand --storage-options on through the environment, which Settings reads in this
+    process and in every run's process, so credentials never become a flow parameter."""
+    if text is None:
+        return
+    try:
+        options = json.loads(text)
+    except ValueError as exc:
+        raise fail(f"--storage-options is not valid JSON: {exc}") from None
+    if not isinstance(options, dict):
+        raise fail("--storage-options must be a JSON object")
+    os.environ["NEWSFRONT_STORAGE_OPTIONS"] = text
+
+
 @app.command()
 def run(
-    source: Annotated[
-        Path | None,
-        typer.Argument(
-            help="Folder of article files [default: examples/corpus]", show_default=False
-        ),
-    ] = None,
+    source: SourceArgument = None,
     warehouse: WarehouseOption = None,
     full_refresh: Annotated[
         bool, typer.Option("--full-refresh", help="Rebuild from nothing, even for another source.")
@@ -81,8 +110,10 @@ def run(
             show_default=False,
         ),
     ] = None,
+    storage_options: StorageOptions = None,
 ) -> None:
     """Load SOURCE into the warehouse and publish it as news.duckdb."""
+    _use_storage_options(storage_options)
     settings = Settings()
     source = source or settings.source
     target = warehouse or settings.warehouse
@@ -94,8 +125,8 @@ def run(
     clock = time.perf_counter()
     try:
         summary = ingest(
-            source=str(source),
-            warehouse=str(target),
+            source=source,
+            warehouse=target,
             full_refresh=full_refresh,
             lock_wait_seconds=wait,
             dask_address=dask_address,
@@ -105,11 +136,14 @@ def run(
     _print_summary(summary, target, time.perf_counter() - clock)
 
 
-def _check_run_arguments(source: Path, target: Path, full_refresh: bool, check_lock: bool) -> None:
-    """Fail in one line before Prefect starts, for the mistakes we can see up front.
-    The run checks all of them again itself."""
-    if not source.is_dir():
-        raise fail(f"source folder {str(source)!r} does not exist or is not a folder")
+def _check_run_arguments(source: str, target: str, full_refresh: bool, check_lock: bool) -> None:
+    """Fail in one line before Prefect starts, for the mistakes we can see up front on this
+    machine (object-store URLs are checked by the run). The run checks all of them again."""
+    if not is_url(source) and not Path(source).is_dir():
+        raise fail(f"source folder {source!r} does not exist or is not a folder")
+    if is_url(target):
+        return
+    target = Path(target)
     existing = target
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -126,12 +160,7 @@ def _check_run_arguments(source: Path, target: Path, full_refresh: bool, check_l
 
 @app.command()
 def serve(
-    source: Annotated[
-        Path | None,
-        typer.Argument(
-            help="Folder of article files [default: examples/corpus]", show_default=False
-        ),
-    ] = None,
+    source: SourceArgument = None,
     warehouse: WarehouseOption = None,
     cron: Annotated[
         str | None, typer.Option("--cron", help="Run on this cron schedule, e.g. '0 * * * *'.")
@@ -143,6 +172,7 @@ def serve(
     name: Annotated[str, typer.Option("--name", help="The Prefect deployment's name.")] = (
         "newsfront"
     ),
+    storage_options: StorageOptions = None,
 ) -> None:
     """Run SOURCE into the warehouse on a schedule, until Ctrl-C or SIGTERM.
 
@@ -151,9 +181,10 @@ def serve(
     """
     if (cron is None) == (interval is None):
         raise fail("give one schedule: --cron EXPR or --interval SECONDS")
+    _use_storage_options(storage_options)
     settings = Settings()
-    source = (source or settings.source).resolve()
-    target = (warehouse or settings.warehouse).resolve()
+    source = _absolute(source or settings.source)  # runs start in another directory
+    target = _absolute(warehouse or settings.warehouse)
     _check_run_arguments(source, target, full_refresh=False, check_lock=False)
     # SIGTERM stops the server this command started, like Ctrl-C; once serving, Prefect's
     # runner takes SIGTERM over, stops gracefully, and the server is stopped after it.
@@ -184,11 +215,15 @@ def serve(
     err.print("stopped")
 
 
+def _absolute(location: str) -> str:
+    return location if is_url(location) else str(Path(location).resolve())
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _print_summary(summary: dict, target: Path, seconds: float) -> None:
+def _print_summary(summary: dict, target: str, seconds: float) -> None:
     table = Table(title="newsfront run", show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -201,7 +236,8 @@ def _print_summary(summary: dict, target: Path, seconds: float) -> None:
     table.add_row("articles", f"{summary['articles']:,}")
     table.add_row("seconds", f"{seconds:.1f}")
     out.print(table)
-    out.print(f"warehouse: {target / 'news.duckdb'}", highlight=False, soft_wrap=True)
+    shown = target if is_url(target) else Path(target) / "news.duckdb"
+    out.print(f"warehouse: {shown}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -209,17 +245,20 @@ def sql(
     query: Annotated[str, typer.Argument(help="SQL to run against the warehouse's tables.")],
     warehouse: WarehouseOption = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    storage_options: StorageOptions = None,
 ) -> None:
     """Run QUERY against the warehouse (read-only, TimeZone UTC) and print the result."""
     from warehouse import connect
 
-    target = warehouse or Settings().warehouse
+    _use_storage_options(storage_options)
+    settings = Settings()
+    target = warehouse or settings.warehouse
     try:
-        with connect(target) as con:
+        with connect(target, settings.storage_options) as con:
             cursor = con.execute(query)
             columns = [d[0] for d in cursor.description] if cursor.description else []
             rows = cursor.fetchall() if columns else []
-    except FileNotFoundError as exc:
+    except (OSError, WarehouseError) as exc:  # no warehouse there, or no object store
         raise fail(str(exc)) from None
     except duckdb.Error as exc:
         raise fail(str(exc).splitlines()[0]) from None

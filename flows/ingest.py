@@ -7,6 +7,7 @@ shows one task run per chunk while the parsing runs on every core.
 from __future__ import annotations
 
 from collections import deque
+from functools import partial
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -27,8 +28,10 @@ from flows.report import (
 from flows.settings import Settings
 from warehouse import Warehouse
 from warehouse.catalog import rejected_counts, rejected_files
+from warehouse.objects import is_url
 from warehouse.parallel import DaskStager, ProcessStager
 from warehouse.pipeline import run_ingest
+from warehouse.remote import RemoteWarehouse
 from warehouse.staging import ChunkJob, stage_chunk
 
 
@@ -81,28 +84,34 @@ def ingest(
     settings = Settings()
     logger = get_run_logger()
     context = FlowRunContext.get()
-    store = Warehouse(Path(warehouse) if warehouse else settings.warehouse)
+    source = source or settings.source
+    warehouse = warehouse or settings.warehouse
     dask_address = dask_address or settings.dask_address
-    stager = (
+    options = dict(
+        storage_options=settings.storage_options,
+        full_refresh=full_refresh,
+        chunk_size=settings.chunk_size,
+        max_bytes=settings.max_file_bytes,
+        keep_snapshots=settings.keep_snapshots,
+        lock_wait_seconds=(
+            settings.lock_wait_seconds if lock_wait_seconds is None else lock_wait_seconds
+        ),
+        flow_run_id=str(context.flow_run.id) if context and context.flow_run else None,
+        log=logger.info,
+    )
+    source = source if is_url(source) else Path(source)
+    if is_url(warehouse):
+        remote = RemoteWarehouse(warehouse, settings.storage_options, settings.cache_dir)
+        store, ingest_into = remote.mirror, remote.run
+    else:
+        store = Warehouse(Path(warehouse))
+        ingest_into = partial(run_ingest, warehouse=store)
+    with (
         DaskStager(dask_address, settings.workers)
         if dask_address
         else ProcessStager(settings.workers)
-    )
-    with stager:
-        summary = run_ingest(
-            Path(source) if source else settings.source,
-            store,
-            full_refresh=full_refresh,
-            chunk_size=settings.chunk_size,
-            max_bytes=settings.max_file_bytes,
-            keep_snapshots=settings.keep_snapshots,
-            lock_wait_seconds=(
-                settings.lock_wait_seconds if lock_wait_seconds is None else lock_wait_seconds
-            ),
-            stage_chunks=stage_as_tasks(stager, logger.info),
-            flow_run_id=str(context.flow_run.id) if context and context.flow_run else None,
-            log=logger.info,
-        )
+    ) as stager:
+        summary = ingest_into(source, stage_chunks=stage_as_tasks(stager, logger.info), **options)
     seconds = summary["seconds"]
     logger.info(
         "published run %s: %s files seen, %s parsed, %s unchanged, %s deleted, %s rejected, "
@@ -153,6 +162,9 @@ def serve_ingest(
         cron=cron,
         interval=interval,
         limit=1,
+        # Stopping pauses the schedule (no runs pile up while nothing serves them), and
+        # starting again resumes it.
+        paused=False,
         # imported by module name in each run's process, whatever its working directory
         entrypoint_type=EntrypointType.MODULE_PATH,
     )

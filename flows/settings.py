@@ -14,8 +14,13 @@ from warehouse.store import DEFAULT_KEEP_SNAPSHOTS
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSFRONT_")
 
-    source: Path = Path("examples/corpus")
-    warehouse: Path = Path("data/warehouse")
+    # a folder, or an object-store URL such as s3://bucket/articles
+    source: str = "examples/corpus"
+    warehouse: str = "data/warehouse"
+    # fsspec options for object-store URLs (JSON in NEWSFRONT_STORAGE_OPTIONS), e.g.
+    # {"key": ..., "secret": ..., "endpoint_url": ...}; kept out of Prefect's flow parameters
+    storage_options: dict | None = None
+    cache_dir: Path | None = None  # local mirrors of object-store warehouses
     max_file_bytes: int = DEFAULT_MAX_BYTES
     # files per Prefect task: each task run costs Prefect tens of ms of API calls on a busy
     # machine, a file ~0.15 ms of parsing, so chunks of thousands keep the workers busy

@@ -16,11 +16,12 @@ import duckdb
 
 from warehouse.build import TABLES, _sql_str
 from warehouse.layout import Warehouse
+from warehouse.objects import is_url
 
 CATALOG_FILE = "catalog.duckdb"
 ROOT_FILE = "catalog.root"
 # Stored as text in Parquet, exposed as DuckDB's JSON type.
-_VIEW_COLUMNS = {"articles": "* REPLACE (extra::JSON AS extra)"}
+VIEW_COLUMNS = {"articles": "* REPLACE (extra::JSON AS extra)"}
 
 
 def write_catalog(warehouse: Warehouse, snapshot_dir: Path) -> None:
@@ -49,7 +50,7 @@ def write_catalog(warehouse: Warehouse, snapshot_dir: Path) -> None:
 def view_statements(warehouse: Warehouse, snapshot_dir: Path) -> list[str]:
     statements = []
     for table in TABLES:
-        columns = _VIEW_COLUMNS.get(table, "*")
+        columns = VIEW_COLUMNS.get(table, "*")
         source = _sql_str(str(snapshot_dir.absolute() / f"{table}.parquet"))
         statements.append(
             f"CREATE OR REPLACE VIEW {table} AS SELECT {columns} FROM read_parquet({source})"
@@ -84,15 +85,22 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def connect(path: str | Path = "data/warehouse") -> duckdb.DuckDBPyConnection:
-    """A read-only DuckDB connection to a warehouse (its folder or its `news.duckdb`),
-    with every table available and TimeZone set to UTC, so that `date_trunc` and
-    casts of `TIMESTAMPTZ` columns work in UTC days and months.
+def connect(
+    path: str | Path = "data/warehouse", storage_options: dict | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A read-only DuckDB connection to a warehouse (its folder or its `news.duckdb`, or an
+    object-store URL such as `s3://bucket/warehouse`), with every table available and
+    TimeZone set to UTC, so that `date_trunc` and casts of `TIMESTAMPTZ` columns work in UTC
+    days and months.
 
     It opens the published snapshot's own catalog file: DuckDB reuses an open database for
     the same path within a process, so opening `news.duckdb` itself could return the
     snapshot of an older connection still open in this process.
     """
+    if is_url(path):
+        from warehouse.remote import connect_remote
+
+        return connect_remote(path, storage_options)
     path = Path(path)
     catalog = path if path.suffix == ".duckdb" else Warehouse(path).catalog
     if not catalog.exists():

@@ -19,9 +19,15 @@ class Warehouse:
     """
 
     root: Path
+    url: str | None = None  # the object-store warehouse this folder mirrors, if any
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root).absolute())
+
+    @property
+    def name(self) -> str:
+        """How messages name the warehouse."""
+        return self.url or str(self.root)
 
     @property
     def catalog(self) -> Path:

@@ -20,6 +20,7 @@ from transforms.version import PARSER_VERSION
 from warehouse.catalog import catalog_is_here, published_snapshot
 from warehouse.layout import Warehouse
 from warehouse.lock import RunLock
+from warehouse.objects import is_url
 from warehouse.runs import mark_killed_runs, new_run_id, record_run
 from warehouse.source import DEFAULT_MAX_BYTES, list_candidates
 from warehouse.staging import ChunkJob, stage_chunk
@@ -44,9 +45,10 @@ def stage_serially(jobs: list[ChunkJob]) -> list[dict]:
 
 
 def run_ingest(
-    source: Path,
+    source: Path | str,
     warehouse: Warehouse,
     *,
+    storage_options: dict | None = None,
     full_refresh: bool = False,
     chunk_size: int = 1000,
     max_bytes: int = DEFAULT_MAX_BYTES,
@@ -56,8 +58,9 @@ def run_ingest(
     flow_run_id: str | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> dict:
-    """Bring `warehouse` up to date with `source` and publish it; return the run's summary."""
-    source = Path(source)
+    """Bring `warehouse` up to date with `source` (a folder, or an object-store URL read
+    with `storage_options`) and publish it; return the run's summary."""
+    source = source if is_url(source) else Path(source)
     with RunLock(warehouse.lock_file, lock_wait_seconds):
         claim(warehouse, source, full_refresh)
         started = dt.datetime.now(dt.UTC)
@@ -74,6 +77,7 @@ def run_ingest(
             run.update(
                 _run(
                     source,
+                    storage_options,
                     warehouse,
                     run["run_id"],
                     full_refresh,
@@ -94,9 +98,19 @@ def run_ingest(
     return run
 
 
-def _run(source, warehouse, run_id, full_refresh, chunk_size, max_bytes, stage_chunks, log):
+def _run(
+    source,
+    storage_options,
+    warehouse,
+    run_id,
+    full_refresh,
+    chunk_size,
+    max_bytes,
+    stage_chunks,
+    log,
+):
     clock = time.perf_counter()
-    candidates = list_candidates(source)
+    candidates = list_candidates(source, storage_options)
     previous = empty_state() if full_refresh else published_state(warehouse)
     plan = plan_run(candidates, previous, PARSER_VERSION)
     listed = time.perf_counter()
@@ -114,9 +128,11 @@ def _run(source, warehouse, run_id, full_refresh, chunk_size, max_bytes, stage_c
                 source=str(source),
                 part_dir=str(folder),
                 part=part_id(warehouse, folder),
-                paths=tuple(path for path, _ in chunk),
+                paths=tuple(candidate.path for candidate, _ in chunk),
                 known=tuple(known for _, known in chunk),
                 max_bytes=max_bytes,
+                listed=tuple((candidate.size, candidate.mtime_ns) for candidate, _ in chunk),
+                storage_options=storage_options,
             )
         )
     summaries = stage_chunks(jobs)

@@ -1,4 +1,9 @@
-"""The source folder: which files are candidates (contract section 1), and reading one safely."""
+"""The source folder: which files are candidates (contract section 1), and reading one safely.
+
+A source is a local folder or an object-store prefix (`s3://bucket/articles`); for the
+latter the same candidate rules apply to the keys below the prefix, and a chunk's objects
+are fetched concurrently.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from stat import S_ISREG
 from typing import NamedTuple
 
 from transforms.errors import Rejection
+from warehouse.objects import is_url, mtime_ns, object_store
 
 SUFFIXES = (".md", ".markdown", ".txt")  # case-sensitive, as the contract says
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
@@ -24,13 +30,15 @@ class Candidate(NamedTuple):
     mtime_ns: int | None
 
 
-def list_candidates(root: Path) -> list[Candidate]:
+def list_candidates(root: Path | str, storage_options: dict | None = None) -> list[Candidate]:
     """Candidate files below `root`, sorted by path, with their size and mtime.
 
     Names starting with `.` are skipped at every level. Links to folders are not followed,
     so no loop or second path to the same folder can arise. Links to files are listed like
     files; one that points outside the source is rejected as `unreadable` when read.
     """
+    if is_url(root):
+        return _list_objects(root, storage_options)
     root = Path(root)
     if not root.is_dir():
         raise SourceError(f"source folder {str(root)!r} does not exist or is not a folder")
@@ -53,6 +61,27 @@ def list_candidates(root: Path) -> list[Candidate]:
                 pending.append((Path(entry.path), prefix + entry.name + "/"))
             elif entry.name.endswith(SUFFIXES) and not _is_dir_link(entry):
                 found.append(_candidate(entry, prefix + entry.name))
+    found.sort()
+    return found
+
+
+def _list_objects(url: str, storage_options: dict | None) -> list[Candidate]:
+    fs, base = object_store(url, storage_options)
+    try:
+        listing = fs.find(base, detail=True) if fs.isdir(base) else None
+    except Exception as exc:  # the store's own errors (endpoint, credentials) are many
+        raise SourceError(f"source {url!r} cannot be listed: {exc}") from None
+    if listing is None:
+        raise SourceError(f"source {url!r} does not exist or is not a folder")
+    found = []
+    for key, info in listing.items():
+        rel = key[len(base) :].lstrip("/")
+        if (
+            info.get("type") == "file"
+            and rel.endswith(SUFFIXES)
+            and not any(name.startswith(".") for name in rel.split("/"))
+        ):
+            found.append(Candidate(rel, info.get("size"), mtime_ns(info)))
     found.sort()
     return found
 
@@ -112,6 +141,37 @@ def read_candidate(
     if len(raw) > max_bytes:  # it grew while we read it
         raise Rejection("too_large", _too_large(len(raw), max_bytes))
     return raw, stat.st_mtime_ns
+
+
+def fetch_objects(
+    url: str,
+    paths: tuple[str, ...],
+    listed: tuple[tuple[int | None, int | None], ...],
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    storage_options: dict | None = None,
+) -> dict[str, tuple[bytes, int | None] | Rejection]:
+    """Each object's bytes and listed mtime, or its Rejection, fetched concurrently.
+
+    `listed` is each path's (size, mtime_ns) from the listing: an object over the limit is
+    rejected from its size, unread, as a local file is."""
+    fs, base = object_store(url, storage_options)
+    results: dict[str, tuple[bytes, int | None] | Rejection] = {}
+    wanted = {}
+    for path, (size, mtime) in zip(paths, listed, strict=True):
+        if size is not None and size > max_bytes:
+            results[path] = Rejection("too_large", _too_large(size, max_bytes))
+        else:
+            wanted[f"{base}/{path}"] = (path, mtime)
+    fetched = fs.cat(list(wanted), on_error="return") if wanted else {}
+    for key, (path, mtime) in wanted.items():
+        raw = fetched.get(key, FileNotFoundError(key))
+        if isinstance(raw, BaseException):
+            results[path] = Rejection("unreadable", f"the object could not be read: {raw}")
+        elif len(raw) > max_bytes:  # it grew after the listing
+            results[path] = Rejection("too_large", _too_large(len(raw), max_bytes))
+        else:
+            results[path] = (raw, mtime)
+    return results
 
 
 def _read_up_to(fd: int, limit: int) -> bytes:

@@ -11,6 +11,7 @@ import hashlib
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import pyarrow.parquet as pq
 from transforms.article import parse_article
 from transforms.errors import Rejection
 from transforms.tables import StagedRows
-from warehouse.source import DEFAULT_MAX_BYTES, display_path, read_candidate
+from warehouse.objects import is_url
+from warehouse.source import DEFAULT_MAX_BYTES, display_path, fetch_objects, read_candidate
 
 # pyarrow imports pandas (when it is installed) on its first conversion, which takes about a
 # second; doing it at import means the forkserver pays once and the workers it forks none.
@@ -40,6 +42,8 @@ FILES_SCHEMA = pa.schema(
 # An mtime this close to the moment of reading may still change within the same tick
 # without changing the size; such files are hashed again next time (git's "racy" rule).
 RACY_NS = 2_000_000_000
+# Objects fetched concurrently at a time, from an object-store source.
+FETCH_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,9 @@ class ChunkJob:
     # that is rejected the same way again is unchanged
     known: tuple[tuple[str | None, str | None] | None, ...]
     max_bytes: int = DEFAULT_MAX_BYTES
+    # per path, (size, mtime_ns) as listed: an object store's reads give no metadata
+    listed: tuple[tuple[int | None, int | None], ...] = ()
+    storage_options: dict | None = None  # for an object-store source
 
 
 def stage_chunk(job: ChunkJob) -> dict:
@@ -62,12 +69,16 @@ def stage_chunk(job: ChunkJob) -> dict:
     files: list[dict] = []
     outcomes: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
-    for rel_path, known in zip(job.paths, job.known, strict=True):
+    for index, (rel_path, known, read) in enumerate(
+        zip(job.paths, job.known, _reads(job), strict=True)
+    ):
         known_sha, known_rejection = known or (None, None)
         shown = display_path(rel_path)
         size = mtime_ns = sha256 = rejection_text = None
         try:
-            raw, mtime_ns = read_candidate(source, rel_path, job.max_bytes)
+            if isinstance(read, Rejection):
+                raise read
+            raw, mtime_ns = read
             size, sha256 = len(raw), hashlib.sha256(raw).hexdigest()
             if known is not None and sha256 == known_sha:
                 outcome = "unchanged"
@@ -76,7 +87,9 @@ def stage_chunk(job: ChunkJob) -> dict:
                 outcome = "article"
         except Rejection as rejection:
             if size is None:  # not read: describe the file as it is on disk, if it is
-                size, mtime_ns = _stat(os.path.join(source, rel_path))
+                size, mtime_ns = (
+                    job.listed[index] if is_url(source) else _stat(os.path.join(source, rel_path))
+                )
             rejection_text = f"{rejection.reason}: {rejection.detail}"
             if known is not None and sha256 is None and rejection_text == known_rejection:
                 outcome = "unchanged"  # still unreadable (or too large) in the same way
@@ -102,6 +115,22 @@ def stage_chunk(job: ChunkJob) -> dict:
         "unchanged": outcomes["unchanged"],
         "rejected": dict(rejected),
     }
+
+
+def _reads(job: ChunkJob) -> Iterator[tuple[bytes, int | None] | Rejection]:
+    """Each path's (bytes, mtime_ns) or Rejection, in order."""
+    if is_url(job.source):
+        for start in range(0, len(job.paths), FETCH_BATCH):
+            paths = job.paths[start : start + FETCH_BATCH]
+            listed = job.listed[start : start + FETCH_BATCH]
+            fetched = fetch_objects(job.source, paths, listed, job.max_bytes, job.storage_options)
+            yield from (fetched[path] for path in paths)
+        return
+    for path in job.paths:
+        try:
+            yield read_candidate(job.source, path, job.max_bytes)
+        except Rejection as rejection:
+            yield rejection
 
 
 def _stat(path: str) -> tuple[int | None, int | None]:

@@ -34,8 +34,8 @@ class Plan:
     """What a run must read, given the listing and the published state."""
 
     kept: pa.Table  # state rows of files whose size and mtime did not change
-    # (path, (sha256, rejection) staged for it if the same parser staged it, else None)
-    to_read: list[tuple[str, tuple[str | None, str | None] | None]]
+    # (candidate, (sha256, rejection) staged for it if the same parser staged it, else None)
+    to_read: list[tuple[Candidate, tuple[str | None, str | None] | None]]
     deleted: int  # files in the state that are gone from the source
 
     @property
@@ -83,7 +83,7 @@ def plan_run(candidates: list[Candidate], previous: pa.Table, parser_version: in
     joined = joined.append_column("same_parser", same_parser)
     reading = joined.filter(pc.invert(unchanged)).sort_by("listed_index")
     to_read = [
-        (candidates[index].path, (sha, rejection) if same else None)
+        (candidates[index], (sha, rejection) if same else None)
         for index, same, sha, rejection in zip(
             reading["listed_index"].to_pylist(),
             reading["same_parser"].to_pylist(),

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from warehouse.build import TABLES, build_snapshot
 from warehouse.catalog import published_snapshot, write_catalog
 from warehouse.layout import Warehouse
+from warehouse.objects import is_url
 from warehouse.state import empty_state, read_state
 
 DEFAULT_KEEP_SNAPSHOTS = 3
@@ -27,7 +28,12 @@ class WarehouseError(Exception):
     """The warehouse cannot be used as asked (wrong source, not writable)."""
 
 
-def claim(warehouse: Warehouse, source: Path, full_refresh: bool) -> None:
+def source_id(source: Path | str) -> str:
+    """How a warehouse names its source: an object-store URL as given, a folder resolved."""
+    return source if is_url(source) else str(Path(source).resolve())
+
+
+def claim(warehouse: Warehouse, source: Path | str, full_refresh: bool) -> None:
     """Create the warehouse if needed and check that it belongs to `source` (contract 6)."""
     try:
         warehouse.root.mkdir(parents=True, exist_ok=True)
@@ -40,20 +46,20 @@ def claim(warehouse: Warehouse, source: Path, full_refresh: bool) -> None:
         ) from None
     check_owner(warehouse, source, full_refresh)
     tmp = warehouse.meta.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"source": str(Path(source).resolve())}, indent=2) + "\n")
+    tmp.write_text(json.dumps({"source": source_id(source)}, indent=2) + "\n")
     os.replace(tmp, warehouse.meta)
 
 
-def check_owner(warehouse: Warehouse, source: Path, full_refresh: bool) -> None:
+def check_owner(warehouse: Warehouse, source: Path | str, full_refresh: bool) -> None:
     """A warehouse belongs to the source of its first run, unless rebuilt (contract 6)."""
     if full_refresh or not warehouse.meta.exists():
         return
-    source = Path(source).resolve()
+    source = source_id(source)
     owner = json.loads(warehouse.meta.read_text())["source"]
-    if owner != str(source):
+    if owner != source:
         raise WarehouseError(
-            f"warehouse {str(warehouse.root)!r} belongs to source {owner!r}, not "
-            f"{str(source)!r}; pass --full-refresh to rebuild it from the new source"
+            f"warehouse {warehouse.name!r} belongs to source {owner!r}, not "
+            f"{source!r}; pass --full-refresh to rebuild it from the new source"
         )
 
 

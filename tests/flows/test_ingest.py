@@ -199,3 +199,40 @@ def test_a_local_dask_cluster_gives_the_same_tables(prefect_api_url, corpus, tmp
     assert tables(on_dask) == tables(tmp_path / "here")
     parts = {p.name for p in (on_dask / "parts").glob("*/*")}
     assert len(parts) == 7  # 311 files in chunks of 50
+
+
+def test_cli_from_and_to_s3(prefect_api_url, s3_endpoint, bucket, tmp_path):
+    """`newsfront run s3://… -w s3://…`, then `newsfront sql` on the S3 warehouse."""
+    import fsspec
+
+    from tests.warehouse.test_remote import upload_corpus
+
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    source = upload_corpus(fs, bucket)
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_api_url,
+        "NEWSFRONT_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    cli = [sys.executable, "-m", "flows.cli"]
+    warehouse = f"s3://{bucket}/warehouse"
+    done = subprocess.run(
+        [*cli, "run", source, "-w", warehouse],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"warehouse: {warehouse}" in done.stdout
+    options = json.dumps({"endpoint_url": s3_endpoint})
+    query = "SELECT count(*) AS n FROM articles"
+    answer = subprocess.run(
+        [*cli, "sql", query, "-w", warehouse, "-f", "csv", "--storage-options", options],
+        env={k: v for k, v in env.items() if k != "AWS_ENDPOINT_URL"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert answer.stdout.splitlines() == ["n", "268"]

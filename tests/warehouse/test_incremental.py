@@ -62,7 +62,7 @@ def test_plan_keeps_unchanged_files_and_reads_the_rest():
         parser_version=1,
     )
     assert plan.kept.column("source_path").to_pylist() == ["same.md"]
-    assert plan.to_read == [
+    assert [(c.path, known) for c, known in plan.to_read] == [
         ("grown.md", ("sha-grown.md", None)),
         ("new.md", None),
         ("old-parser.md", None),
@@ -281,7 +281,7 @@ def test_a_file_that_vanishes_after_listing_is_unreadable(tmp_path, monkeypatch)
     write(source, "gone.md", doc("https://e.com/gone"))
     listed = pipeline.list_candidates(source)
     (source / "gone.md").unlink()
-    monkeypatch.setattr(pipeline, "list_candidates", lambda root: listed)
+    monkeypatch.setattr(pipeline, "list_candidates", lambda root, options=None: listed)
     summary = run_ingest(source, wh)
     assert summary["rejected_by_reason"] == {"unreadable": 1}
     assert [(r[0], r[3]) for r in tables(wh)["rejected_files"]] == [("gone.md", "unreadable")]

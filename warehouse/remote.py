@@ -1,0 +1,271 @@
+"""A warehouse in object storage: `s3://bucket/prefix`, or any fsspec URL.
+
+A run works on a local mirror of the warehouse (a folder under the cache), so staging, the
+DuckDB build, ownership and `load_runs` are the same code as for a local warehouse. The
+object store holds what readers see:
+
+    CURRENT                  {"snapshot": run_id}: the published snapshot, written last
+    LOCK                     the run lock, created only where absent (a conditional PUT)
+    warehouse.json           the source the warehouse belongs to
+    snapshots/<run_id>/      the tables and state.parquet (no catalog: its paths are local)
+    parts/<run_id>/<n>/      staged parts, written once
+    runs/<run_id>.parquet    load_runs
+
+S3 has no rename, so publishing is: upload the new parts and snapshot under new names,
+then replace CURRENT in one PUT, which S3 applies atomically; a reader sees the old or the
+new snapshot, never a mix. Old snapshots go only after that, and the last `keep_snapshots`
+stay, so a reader that read CURRENT a moment earlier still finds its files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+from warehouse.build import TABLES
+from warehouse.catalog import VIEW_COLUMNS, published_snapshot, write_catalog
+from warehouse.layout import Warehouse
+from warehouse.lock import WarehouseLocked
+from warehouse.objects import object_store
+from warehouse.pipeline import run_ingest
+from warehouse.state import read_state
+from warehouse.store import DEFAULT_KEEP_SNAPSHOTS, WarehouseError
+
+POINTER = "CURRENT"
+LOCK = "LOCK"
+LOCAL_ONLY = {"catalog.duckdb", "catalog.root"}  # a snapshot's files that hold local paths
+
+
+def default_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "newsfront"
+
+
+class RemoteWarehouse:
+    def __init__(
+        self, url: str, storage_options: dict | None = None, cache_dir: Path | None = None
+    ):
+        self.url = url.rstrip("/")
+        self.fs, self.base = object_store(self.url, storage_options)
+        key = hashlib.sha256(self.url.encode()).hexdigest()[:16]
+        self.mirror = Warehouse((cache_dir or default_cache()) / key, url=self.url)
+
+    def _key(self, *parts: str) -> str:
+        return "/".join([self.base, *parts])
+
+    def current(self) -> str | None:
+        """The run id of the published snapshot, or None for a warehouse never published."""
+        try:
+            return json.loads(self.fs.cat_file(self._key(POINTER)))["snapshot"]
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # the store's own errors (endpoint, credentials) are many
+            raise WarehouseError(f"cannot read {self.url}/{POINTER}: {exc}") from None
+
+    def run(self, source: str | Path, *, lock_wait_seconds: float = 0.0, **options) -> dict:
+        """`run_ingest` on the mirror, between taking the object-store lock and publishing."""
+        keep = options.get("keep_snapshots", DEFAULT_KEEP_SNAPSHOTS)
+        with ObjectLock(self.fs, self._key(LOCK), self.url, lock_wait_seconds):
+            self.pull()
+            before = published_snapshot(self.mirror)
+            started = time.time() - 1.0  # file times lag the clock by up to a tick
+            try:
+                summary = run_ingest(source, self.mirror, **options)
+            finally:
+                self._push_runs(since=started)  # failed runs are recorded too
+            if published_snapshot(self.mirror) != before:  # not when nothing changed
+                self.push(published_snapshot(self.mirror), keep)
+        return summary
+
+    def pull(self) -> None:
+        """Bring the mirror to the published snapshot: its tables and state, and the parts
+        that state names (each downloaded once: parts never change)."""
+        current = self.current()
+        if current is None:  # nothing published yet: the mirror starts empty too
+            shutil.rmtree(self.mirror.root, ignore_errors=True)
+            self.mirror.root.mkdir(parents=True)
+            return
+        self.mirror.root.mkdir(parents=True, exist_ok=True)
+        self._get(self._key("warehouse.json"), self.mirror.meta)
+        for key in _find(self.fs, self._key("runs")):
+            if not (self.mirror.runs / _name(key)).exists():
+                self._get(key, self.mirror.runs / _name(key))
+        if published_snapshot(self.mirror) == current:
+            return
+        snapshot = self.mirror.snapshots / current
+        self._get_folder(f"snapshots/{current}", snapshot)
+        for part in sorted(set(read_state(snapshot / "state.parquet").column("part").to_pylist())):
+            self._get_folder(f"parts/{part}", self.mirror.parts / part)
+        write_catalog(self.mirror, snapshot)
+
+    def push(self, run_id: str, keep: int) -> None:
+        """Upload the new parts and snapshot, switch CURRENT, then remove what is stale."""
+        self._upload_new(self.mirror.parts / run_id, f"parts/{run_id}")
+        self._upload_new(self.mirror.snapshots / run_id, f"snapshots/{run_id}")
+        self._put(self.mirror.meta, self._key("warehouse.json"))
+        self.fs.pipe_file(self._key(POINTER), json.dumps({"snapshot": run_id}).encode())
+        self._remove_stale(run_id, keep)
+
+    def _remove_stale(self, current: str, keep: int) -> None:
+        snapshots = sorted(_names(self.fs, self._key("snapshots")))
+        older = [name for name in snapshots if name < current]
+        stale = older[: max(len(older) - (max(keep, 1) - 1), 0)]
+        stale += [name for name in snapshots if name > current]  # from runs that died
+        for name in stale:
+            self.fs.rm(self._key("snapshots", name), recursive=True)
+        live = set(
+            read_state(self.mirror.snapshots / current / "state.parquet").column("part").to_pylist()
+        )
+        for run in _names(self.fs, self._key("parts")):
+            for part in _names(self.fs, self._key("parts", run)):
+                if f"{run}/{part}" not in live:
+                    self.fs.rm(self._key("parts", run, part), recursive=True)
+
+    def _push_runs(self, since: float) -> None:
+        """Upload the `load_runs` records this run wrote: its own, and those of earlier runs
+        it found killed."""
+        written = [p for p in self.mirror.runs.glob("*.parquet") if p.stat().st_mtime >= since]
+        if written:
+            self.fs.put([str(p) for p in written], [self._key("runs", p.name) for p in written])
+
+    def _upload_new(self, folder: Path, prefix: str) -> None:
+        """Upload the files below `folder` that `prefix` does not have yet."""
+        if not folder.is_dir():
+            return
+        have = {key[len(self._key(prefix)) + 1 :] for key in _find(self.fs, self._key(prefix))}
+        local = [
+            path
+            for path in sorted(folder.rglob("*"))
+            if path.is_file()
+            and path.name not in LOCAL_ONLY
+            and path.relative_to(folder).as_posix() not in have
+        ]
+        if local:
+            self.fs.put(
+                [str(path) for path in local],
+                [self._key(prefix, path.relative_to(folder).as_posix()) for path in local],
+            )
+
+    def _put(self, path: Path, key: str) -> None:
+        self.fs.put_file(str(path), key)
+
+    def _get(self, key: str, path: Path) -> None:
+        """Download one object; the file appears whole or not at all."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.download")
+        self.fs.get_file(key, str(partial))
+        os.replace(partial, path)
+
+    def _get_folder(self, prefix: str, folder: Path) -> None:
+        """Download every object below `prefix` into `folder`, which appears whole or not
+        at all (a folder already there is complete)."""
+        if folder.is_dir():
+            return
+        partial = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(partial, ignore_errors=True)
+        keys = [k for k in _find(self.fs, self._key(prefix)) if _name(k) not in LOCAL_ONLY]
+        for key in keys:
+            (partial / key[len(self._key(prefix)) + 1 :]).parent.mkdir(parents=True, exist_ok=True)
+        if keys:
+            self.fs.get(keys, [str(partial / key[len(self._key(prefix)) + 1 :]) for key in keys])
+        partial.mkdir(parents=True, exist_ok=True)
+        partial.rename(folder)
+
+
+class ObjectLock:
+    """One run at a time on an object-store warehouse: the LOCK object, created only where it
+    does not exist (S3's conditional PUT) and deleted at the end. A run that dies leaves it
+    behind; the message that names its holder says how to remove it."""
+
+    def __init__(self, fs, key: str, url: str, wait_seconds: float = 0.0):
+        self.fs, self.key, self.url, self.wait_seconds = fs, key, url, wait_seconds
+
+    def __enter__(self) -> ObjectLock:
+        holder = json.dumps(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+        ).encode()
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            try:
+                self.fs.pipe_file(self.key, holder, mode="create")
+                return self
+            except FileExistsError:
+                if time.monotonic() >= deadline:
+                    raise WarehouseLocked(
+                        f"another run holds the warehouse lock {self.url}/{LOCK} "
+                        f"({self._holder()}); wait for it or pass --wait SECONDS; if that run "
+                        f"died, delete {self.url}/{LOCK}"
+                    ) from None
+                time.sleep(1.0)
+
+    def _holder(self) -> str:
+        try:
+            info = json.loads(self.fs.cat_file(self.key))
+        except (FileNotFoundError, ValueError):
+            return "holder unknown"
+        return f"pid {info.get('pid')} on {info.get('host')}, started {info.get('started_at')}"
+
+    def __exit__(self, *exc_info) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self.key)
+
+
+def connect_remote(url: str, storage_options: dict | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with every table of the published snapshot as a view
+    over a pyarrow dataset read through fsspec: no DuckDB extension (httpfs) is needed."""
+    warehouse = RemoteWarehouse(url, storage_options)
+    current = warehouse.current()
+    if current is None:
+        raise FileNotFoundError(
+            f"no warehouse at {url!r} ({POINTER} is missing); run `newsfront run` first"
+        )
+    filesystem = PyFileSystem(FSSpecHandler(warehouse.fs))
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for table in TABLES:
+        path = warehouse._key("snapshots", current, f"{table}.parquet")
+        con.register(f"_{table}_data", ds.dataset(path, filesystem=filesystem, format="parquet"))
+        columns = VIEW_COLUMNS.get(table, "*")
+        con.execute(f"CREATE TEMP VIEW {table} AS SELECT {columns} FROM _{table}_data")
+    runs = [
+        pq.read_table(key, filesystem=filesystem)
+        for key in _find(warehouse.fs, warehouse._key("runs"))
+    ]
+    con.register("_load_runs_data", pa.concat_tables(runs, promote_options="default"))
+    con.execute("CREATE TEMP VIEW load_runs AS SELECT * FROM _load_runs_data ORDER BY started_at")
+    return con
+
+
+def _find(fs, prefix: str) -> list[str]:
+    try:
+        return sorted(fs.find(prefix))
+    except FileNotFoundError:
+        return []
+
+
+def _names(fs, prefix: str) -> list[str]:
+    """The names directly below `prefix`."""
+    try:
+        return [_name(key) for key in fs.ls(prefix, detail=False)]
+    except FileNotFoundError:
+        return []
+
+
+def _name(key: str) -> str:
+    return key.rstrip("/").rsplit("/", 1)[-1]
