@@ -265,6 +265,77 @@ def sql(
     _print_rows(columns, rows, format)
 
 
+@app.command()
+def stats(
+    warehouse: WarehouseOption = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Rows per ranking.")] = 5,
+    storage_options: StorageOptions = None,
+) -> None:
+    """Summarise the warehouse: table sizes, last runs, rejected files by reason, top
+    providers and topics, and the largest stories."""
+    from warehouse import connect
+    from warehouse.stats import warehouse_stats
+
+    _use_storage_options(storage_options)
+    settings = Settings()
+    target = warehouse or settings.warehouse
+    try:
+        with connect(target, settings.storage_options) as con:
+            result = warehouse_stats(con, top)
+    except (OSError, WarehouseError) as exc:
+        raise fail(str(exc)) from None
+    titles = {
+        "tables": "Tables",
+        "last_runs": "Last runs",
+        "rejected_by_reason": "Rejected files by reason",
+        "top_providers": "Top providers",
+        "top_topics": "Top topics",
+        "largest_stories": "Largest stories (related-link clusters)",
+    }
+    out.print(f"[bold]warehouse[/] {target}", highlight=False)
+    for key, title in titles.items():
+        rows = result[key]
+        if not rows:
+            out.print(f"{title}: none", style="dim")
+            continue
+        table = Table(*rows[0], title=title, title_justify="left")
+        for row in rows:
+            table.add_row(*(_cell(value) for value in row.values()))
+        out.print(table)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if hasattr(value, "isoformat"):
+        return value.isoformat(sep=" ", timespec="minutes")
+    return str(value)
+
+
+@app.command()
+def docs(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the schema document.")
+    ] = Path("docs/schema.md"),
+    check: Annotated[
+        bool, typer.Option("--check", help="Only compare: exit 1 if the file is out of date.")
+    ] = False,
+) -> None:
+    """Write the warehouse schema (every table, view and column) as Markdown."""
+    from warehouse.schema_doc import schema_document
+
+    text = schema_document()
+    if check:
+        if not output.exists() or output.read_text() != text:
+            raise fail(f"{output} is out of date; run `newsfront docs`")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    out.print(f"wrote {output}", highlight=False)
+
+
 def _print_rows(columns: list[str], rows: list[tuple], format: Format) -> None:
     if format is Format.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")

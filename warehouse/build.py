@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from transforms.stories import story_clusters
 from transforms.tables import STAGED_SCHEMAS
 
 # Winner per url_key: latest published_at (missing counts as earliest), then the greatest
@@ -63,6 +64,12 @@ TABLES: dict[str, str] = {
         FROM mentions m LEFT JOIN names n USING (domain)
         GROUP BY m.domain
         ORDER BY m.domain""",
+    # Computed in Python (transforms.stories) from the links in related_items; see
+    # _register_clusters, which provides the `clusters` rows.
+    "story_clusters": """
+        SELECT article_id, cluster_id, cluster_size
+        FROM clusters
+        ORDER BY cluster_id, article_id""",
     "article_sources": """
         SELECT source_path, source_sha256, size_bytes, article_id,
                source_path IN (SELECT source_path FROM winners) AS is_current
@@ -136,15 +143,41 @@ def _build(parts, state, snapshot_dir, compact_into, spill_dir, memory_limit) ->
             )
         con.execute(f"CREATE TEMP TABLE winners AS {WINNERS}")
         for table, query in TABLES.items():
+            if table == "story_clusters":
+                _register_clusters(con)
             target = _sql_str(str(snapshot_dir / f"{table}.parquet"))
             # Streamed to Parquet, not held in memory; later queries (related_items,
             # providers) read the written file by the table's name.
             con.execute(f"COPY ({query}) TO {target} ({PARQUET_OPTIONS})")
             con.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM read_parquet({target})")
-            counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
         if compact_into is not None:
             _compact(con, compact_into)
     return counts
+
+
+def _register_clusters(con: duckdb.DuckDBPyConnection) -> None:
+    """`clusters`: each article's story cluster, from the articles and related_items
+    already written."""
+    articles = con.sql("SELECT article_id FROM articles").to_arrow_table()
+    links = con.sql(
+        "SELECT article_id, related_article_id FROM related_items "
+        "WHERE related_article_id IS NOT NULL AND related_article_id <> article_id"
+    ).to_arrow_table()
+    clusters = story_clusters(
+        articles.column(0).to_pylist(),
+        zip(links.column(0).to_pylist(), links.column(1).to_pylist(), strict=True),
+    )
+    con.register(
+        "clusters",
+        pa.table(
+            {
+                "article_id": pa.array(list(clusters), pa.string()),
+                "cluster_id": pa.array([c for c, _ in clusters.values()], pa.string()),
+                "cluster_size": pa.array([n for _, n in clusters.values()], pa.int64()),
+            }
+        ),
+    )
 
 
 def _compact(con: duckdb.DuckDBPyConnection, part_dir: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.build import TABLES, _sql_str
+from warehouse.dictionary import comment_statements
 from warehouse.layout import Warehouse
 from warehouse.objects import is_url
 
@@ -22,6 +23,46 @@ CATALOG_FILE = "catalog.duckdb"
 ROOT_FILE = "catalog.root"
 # Stored as text in Parquet, exposed as DuckDB's JSON type.
 VIEW_COLUMNS = {"articles": "* REPLACE (extra::JSON AS extra)"}
+
+# Views over the tables for analysis; nothing of theirs is stored.
+DERIVED_VIEWS = {
+    "article_facts": """
+        WITH topic_counts AS (
+            SELECT article_id, count(*) AS n FROM article_topics GROUP BY 1
+        ), image_counts AS (
+            SELECT article_id, count(*) AS n FROM images
+            WHERE related_position IS NULL GROUP BY 1
+        ), related_counts AS (
+            SELECT article_id, count(*) AS n, count(related_article_id) AS resolved
+            FROM related_items GROUP BY 1
+        )
+        SELECT a.article_id, a.title, a.published_at, a.provider_domain,
+               p.name AS provider_name,
+               coalesce(t.n, 0) AS n_topics,
+               coalesce(i.n, 0) AS n_images,
+               coalesce(r.n, 0) AS n_related,
+               coalesce(r.resolved, 0) AS n_related_resolved,
+               s.cluster_id, s.cluster_size
+        FROM articles a
+        LEFT JOIN providers p ON p.domain = a.provider_domain
+        LEFT JOIN topic_counts t USING (article_id)
+        LEFT JOIN image_counts i USING (article_id)
+        LEFT JOIN related_counts r USING (article_id)
+        LEFT JOIN story_clusters s USING (article_id)""",
+    # timezone('UTC', ...) gives the UTC wall time whatever the session's TimeZone
+    "topic_daily": """
+        SELECT t.topic, CAST(timezone('UTC', a.published_at) AS DATE) AS day,
+               count(*) AS articles
+        FROM article_topics t JOIN articles a USING (article_id)
+        WHERE a.published_at IS NOT NULL
+        GROUP BY ALL""",
+    "provider_coverage": """
+        SELECT p.domain, p.name, p.n_articles AS articles, p.n_related AS related_mentions,
+               min(a.published_at) AS first_published_at,
+               max(a.published_at) AS last_published_at
+        FROM providers p LEFT JOIN articles a ON a.provider_domain = p.domain
+        GROUP BY p.domain, p.name, p.n_articles, p.n_related""",
+}
 
 
 def write_catalog(warehouse: Warehouse, snapshot_dir: Path) -> None:
@@ -60,7 +101,15 @@ def view_statements(warehouse: Warehouse, snapshot_dir: Path) -> list[str]:
         "CREATE OR REPLACE VIEW load_runs AS SELECT * FROM "
         f"read_parquet({runs}, union_by_name = true) ORDER BY started_at"
     )
-    return statements
+    return statements + derived_view_statements()
+
+
+def derived_view_statements(temporary: bool = False) -> list[str]:
+    """The analysis views and every view's comments (see warehouse.dictionary)."""
+    kind = "TEMP VIEW" if temporary else "VIEW"
+    return [
+        f"CREATE OR REPLACE {kind} {name} AS {query}" for name, query in DERIVED_VIEWS.items()
+    ] + comment_statements()
 
 
 def published_snapshot(warehouse: Warehouse) -> str | None:

@@ -36,7 +36,12 @@ import pyarrow.parquet as pq
 from pyarrow.fs import FSSpecHandler, PyFileSystem
 
 from warehouse.build import TABLES
-from warehouse.catalog import VIEW_COLUMNS, published_snapshot, write_catalog
+from warehouse.catalog import (
+    VIEW_COLUMNS,
+    derived_view_statements,
+    published_snapshot,
+    write_catalog,
+)
 from warehouse.layout import Warehouse
 from warehouse.lock import WarehouseLocked
 from warehouse.objects import object_store
@@ -249,6 +254,8 @@ def connect_remote(url: str, storage_options: dict | None = None) -> duckdb.Duck
     ]
     con.register("_load_runs_data", pa.concat_tables(runs, promote_options="default"))
     con.execute("CREATE TEMP VIEW load_runs AS SELECT * FROM _load_runs_data ORDER BY started_at")
+    for statement in derived_view_statements(temporary=True):
+        con.execute(statement)
     return con
 
 

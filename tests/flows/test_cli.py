@@ -1,6 +1,7 @@
 """CLI errors that stop before Prefect starts: one line, non-zero exit, no traceback."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -59,3 +60,24 @@ def test_another_source_is_one_line_suggesting_full_refresh(published_warehouse,
     done = newsfront("run", str(tmp_path), "--warehouse", str(published_warehouse))
     assert done.returncode == 1 and "--full-refresh" in done.stderr
     assert done.stderr.strip().count("\n") == 0
+
+
+def test_stats_on_the_sample_warehouse(tmp_path, corpus):
+    from warehouse import Warehouse
+    from warehouse.pipeline import run_ingest
+
+    summary = run_ingest(corpus, Warehouse(tmp_path / "wh"))
+    done = newsfront("stats", "--warehouse", str(tmp_path / "wh"), "--top", "3")
+    assert done.returncode == 0, done.stderr
+    assert re.search(rf"│ articles\s+│ {summary['articles']:,}\s+│", done.stdout), done.stdout
+    for title in ("Last runs", "Rejected files by reason", "Top topics", "Largest stories"):
+        assert title in done.stdout
+
+
+def test_docs_check_knows_an_out_of_date_file(tmp_path):
+    stale = tmp_path / "schema.md"
+    stale.write_text("# old\n")
+    done = newsfront("docs", "--check", "--output", str(stale))
+    assert done.returncode == 1 and "out of date" in done.stderr
+    assert newsfront("docs", "--output", str(stale)).returncode == 0
+    assert newsfront("docs", "--check", "--output", str(stale)).returncode == 0
