@@ -6,7 +6,7 @@ STAMP := $(VENV)/.synced
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test lint format corpus clean bench
+.PHONY: setup run test lint format corpus clean bench docs
 
 setup: $(STAMP)
 
@@ -36,6 +36,10 @@ format: $(STAMP)
 # Regenerates the bundled sample corpus (deterministic).
 corpus: $(STAMP)
 	$(VENV)/bin/python examples/generate_corpus.py examples/corpus --count 300 --seed 7 --clean --with-seed
+
+# docs/schema.md from the data dictionary (warehouse/dictionary.py).
+docs: $(STAMP)
+	$(VENV)/bin/newsfront docs
 
 clean:
 	rm -rf data/warehouse .pytest_cache .ruff_cache
