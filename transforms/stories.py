@@ -11,28 +11,49 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import pyarrow as pa
+import pyarrow.compute as pc
 
-def story_clusters(
-    article_ids: Iterable[str], links: Iterable[tuple[str, str | None]]
-) -> dict[str, tuple[str, int]]:
-    """Per article id: (cluster_id, cluster_size)."""
-    parent = {article: article for article in article_ids}
 
-    def root(node: str) -> str:
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]  # path halving keeps the trees flat
-            node = parent[node]
-        return node
-
-    for source, target in links:
-        if target is None or source not in parent or target not in parent:
-            continue
-        a, b = root(source), root(target)
+def components(count: int, edges: Iterable[tuple[int, int]]) -> list[int]:
+    """Per node 0..count-1, the smallest node of its connected component."""
+    parent = list(range(count))
+    for a, b in edges:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]  # path halving keeps the trees flat
+            a = parent[a]
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
         if a != b:
-            # the smaller id becomes the root, so a root is its component's smallest id
-            parent[max(a, b)] = min(a, b)
-    roots = {article: root(article) for article in parent}
-    sizes: dict[str, int] = {}
-    for cluster in roots.values():
-        sizes[cluster] = sizes.get(cluster, 0) + 1
-    return {article: (cluster, sizes[cluster]) for article, cluster in roots.items()}
+            # the smaller node becomes the root, so a root is its component's smallest node
+            if a < b:
+                parent[b] = a
+            else:
+                parent[a] = b
+    for node in range(count):  # parents come before children: one pass resolves all
+        parent[node] = parent[parent[node]]
+    return parent
+
+
+def story_clusters(article_ids: pa.Array, sources: pa.Array, targets: pa.Array) -> pa.Table:
+    """(article_id, cluster_id, cluster_size) for each of `article_ids` (sorted, unique),
+    given links `sources[i]` -> `targets[i]` (article ids; a null target is no link)."""
+    source = pc.index_in(sources, value_set=article_ids)
+    target = pc.index_in(targets, value_set=article_ids)
+    linked = pc.and_(pc.is_valid(source), pc.is_valid(target))
+    roots = components(
+        len(article_ids),
+        zip(source.filter(linked).to_pylist(), target.filter(linked).to_pylist(), strict=True),
+    )
+    root = pa.array(roots, pa.int64())
+    sizes = pc.value_counts(root)
+    return pa.table(
+        {
+            "article_id": article_ids,
+            "cluster_id": article_ids.take(root),
+            "cluster_size": sizes.field("counts")
+            .take(pc.index_in(root, value_set=sizes.field("values")))
+            .cast(pa.int64()),
+        }
+    )

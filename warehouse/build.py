@@ -159,25 +159,17 @@ def _build(parts, state, snapshot_dir, compact_into, spill_dir, memory_limit) ->
 def _register_clusters(con: duckdb.DuckDBPyConnection) -> None:
     """`clusters`: each article's story cluster, from the articles and related_items
     already written."""
-    articles = con.sql("SELECT article_id FROM articles").to_arrow_table()
+    articles = con.sql("SELECT article_id FROM articles ORDER BY article_id").to_arrow_table()
     links = con.sql(
         "SELECT article_id, related_article_id FROM related_items "
         "WHERE related_article_id IS NOT NULL AND related_article_id <> article_id"
     ).to_arrow_table()
     clusters = story_clusters(
-        articles.column(0).to_pylist(),
-        zip(links.column(0).to_pylist(), links.column(1).to_pylist(), strict=True),
+        articles.column(0).combine_chunks(),
+        links.column(0).combine_chunks(),
+        links.column(1).combine_chunks(),
     )
-    con.register(
-        "clusters",
-        pa.table(
-            {
-                "article_id": pa.array(list(clusters), pa.string()),
-                "cluster_id": pa.array([c for c, _ in clusters.values()], pa.string()),
-                "cluster_size": pa.array([n for _, n in clusters.values()], pa.int64()),
-            }
-        ),
-    )
+    con.register("clusters", clusters)
 
 
 def _compact(con: duckdb.DuckDBPyConnection, part_dir: Path) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from transforms.version import PARSER_VERSION
 from warehouse.catalog import catalog_is_here, published_snapshot
@@ -38,6 +39,12 @@ from warehouse.store import (
 )
 
 StageChunks = Callable[[list[ChunkJob]], list[dict]]
+
+
+def release_memory() -> None:
+    """Give back to the system what Arrow's allocator keeps of freed buffers: it holds on to
+    its high-water mark (measured at 500,000 files: planning left 385 MB of it)."""
+    pa.default_memory_pool().release_unused()
 
 
 def stage_serially(jobs: list[ChunkJob]) -> list[dict]:
@@ -113,9 +120,12 @@ def _run(
     candidates = list_candidates(source, storage_options)
     previous = empty_state() if full_refresh else published_state(warehouse)
     plan = plan_run(candidates, previous, PARSER_VERSION)
+    files_seen = len(candidates)
+    del candidates
+    release_memory()
     listed = time.perf_counter()
     log(
-        f"{len(candidates)} candidate files: {plan.unchanged} unchanged, "
+        f"{files_seen} candidate files: {plan.unchanged} unchanged, "
         f"{len(plan.to_read)} to read, {plan.deleted} deleted"
     )
 
@@ -135,6 +145,7 @@ def _run(
                 storage_options=storage_options,
             )
         )
+    plan.to_read.clear()  # the jobs hold what the chunks need
     summaries = stage_chunks(jobs)
     staged = time.perf_counter()
 
@@ -144,10 +155,12 @@ def _run(
         if read
         else STATE_SCHEMA.empty_table().select(STATE_SCHEMA.names[:-1])
     )
-    tables_changed = plan.deleted > 0 or any(
-        outcome != "unchanged" for outcome in files.column("outcome").to_pylist()
+    tables_changed = plan.deleted > 0 or bool(
+        pc.any(pc.not_equal(files["outcome"], "unchanged")).as_py()
     )
     state = next_state(plan, previous, files, PARSER_VERSION)
+    del read, files
+    release_memory()  # before DuckDB takes its share
     current = None if full_refresh else published_snapshot(warehouse)
     if current and not tables_changed and state.equals(previous) and catalog_is_here(warehouse):
         counts = published_counts(warehouse)  # nothing to publish: all is as published
@@ -159,7 +172,7 @@ def _run(
     for summary in summaries:
         rejected.update(summary["rejected"])
     return {
-        "files_seen": len(candidates),
+        "files_seen": files_seen,
         "files_parsed": sum(s["parsed"] for s in summaries),
         "files_unchanged": plan.unchanged + sum(s["unchanged"] for s in summaries),
         "files_deleted": plan.deleted,
