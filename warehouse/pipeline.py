@@ -29,6 +29,7 @@ from warehouse.state import STATE_SCHEMA, empty_state, next_state, plan_run
 from warehouse.store import (
     DEFAULT_KEEP_SNAPSHOTS,
     claim,
+    has_every_table,
     part_dir,
     part_id,
     publish,
@@ -162,6 +163,8 @@ def _run(
     del read, files
     release_memory()  # before DuckDB takes its share
     current = None if full_refresh else published_snapshot(warehouse)
+    if current and not has_every_table(warehouse, current):
+        tables_changed = True  # written by an older version: build every table
     if current and not tables_changed and state.equals(previous) and catalog_is_here(warehouse):
         counts = published_counts(warehouse)  # nothing to publish: all is as published
     else:

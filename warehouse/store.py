@@ -123,6 +123,13 @@ def _many_small_parts(state: pa.Table) -> bool:
     return (pc.sum(pc.less(sizes, SMALL_PART_FILES)).as_py() or 0) > MAX_PARTS
 
 
+def has_every_table(warehouse: Warehouse, run_id: str) -> bool:
+    """Whether a snapshot holds every table of this version (one written by an older
+    version may lack a newer table; its staged parts still serve to build it)."""
+    snapshot = warehouse.snapshots / run_id
+    return all((snapshot / f"{table}.parquet").exists() for table in TABLES)
+
+
 def published_counts(warehouse: Warehouse) -> dict[str, int]:
     return _footer_counts(warehouse.snapshots / published_snapshot(warehouse))
 

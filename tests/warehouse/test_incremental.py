@@ -16,6 +16,7 @@ import warehouse.pipeline as pipeline
 import warehouse.store as store_module
 from tests.warehouse.helpers import OLD, tables, write
 from warehouse import Warehouse
+from warehouse.catalog import published_snapshot
 from warehouse.pipeline import run_ingest
 from warehouse.source import Candidate
 from warehouse.state import STATE_SCHEMA, plan_run
@@ -327,6 +328,24 @@ def test_nothing_changed_publishes_nothing_new(tmp_path):
     before = sorted(p.name for p in wh.snapshots.iterdir())
     run_ingest(source, wh)  # empty again, and still nothing new
     assert sorted(p.name for p in wh.snapshots.iterdir()) == before
+
+
+@pytest.mark.parametrize("touch", [False, True])
+def test_a_snapshot_of_an_older_version_gets_its_missing_tables(tmp_path, touch):
+    """A warehouse published before a table existed (story_clusters, here) gets it on the
+    next run, though nothing changed (or only mtimes did), from the staged parts."""
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://e.com/a"))
+    run_ingest(source, wh)
+    expected = tables(wh)
+    old = wh.snapshots / published_snapshot(wh)
+    (old / "story_clusters.parquet").unlink()
+    if touch:
+        os.utime(source / "a.md", (OLD + 5, OLD + 5))
+    summary = run_ingest(source, wh)
+    assert summary["files_parsed"] == 0
+    assert published_snapshot(wh) != old.name
+    assert tables(wh) == expected
 
 
 def test_a_file_from_the_future_is_trusted_by_its_mtime(tmp_path):
