@@ -15,6 +15,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
+from prefect.utilities.annotations import quote
 
 from flows.report import (
     EXAMPLES_PER_REASON,
@@ -60,7 +61,9 @@ def stage_as_tasks(stager: ProcessStager | DaskStager, log):
             for job in jobs:
                 if len(window) >= 4 * stager.workers:
                     collect()
-                window.append((job, stage.submit(job, runner)))
+                # quoted: Prefect would otherwise visit every path of the job looking for
+                # futures (measured: staging 100,000 files took 18.7 s instead of 11.7 s)
+                window.append((job, stage.submit(quote(job), runner)))
             while window:
                 collect()
         stager.close()  # the workers' memory goes back before DuckDB builds the tables
