@@ -186,9 +186,11 @@ def serve(
     source = _absolute(source or settings.source)  # runs start in another directory
     target = _absolute(warehouse or settings.warehouse)
     _check_run_arguments(source, target, full_refresh=False, check_lock=False)
-    # SIGTERM stops the server this command started, like Ctrl-C; once serving, Prefect's
-    # runner takes SIGTERM over, stops gracefully, and the server is stopped after it.
+    # SIGTERM (and SIGHUP, a closed terminal) stops the server this command started, like
+    # Ctrl-C; once serving, Prefect's runner takes SIGTERM over, stops gracefully, and the
+    # server is stopped after it.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
 
     from prefect.settings import get_current_settings
 

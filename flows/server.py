@@ -10,6 +10,7 @@ This module imports nothing from Prefect, so the caller can point Prefect at the
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -21,6 +22,8 @@ import urllib.error
 import urllib.request
 
 PREFECT_SERVER = (sys.executable, "-m", "prefect", "server", "start")
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+PR_SET_PDEATHSIG = 1
 STARTUP_TIMEOUT = 180.0  # seconds; it takes 10-20 s on a busy two-core machine
 
 
@@ -52,6 +55,7 @@ class LocalPrefectServer:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, stopped as a whole
+            preexec_fn=_stop_with_parent,
         )
         try:
             self._wait_until_healthy()
@@ -85,16 +89,31 @@ class LocalPrefectServer:
         return " / ".join(lines[-3:]) or "no output"
 
     def stop(self, grace: float = 20.0) -> None:
-        """SIGTERM to the server's process group, SIGKILL to what is left after `grace` s."""
+        """SIGTERM to the server's process group, SIGKILL to what is left after `grace` s.
+        A second Ctrl-C or SIGTERM meanwhile does not cut this short."""
         if self.process is None:
             return
-        if not _end_group(self.process, signal.SIGTERM, grace):
-            _end_group(self.process, signal.SIGKILL, 10.0)
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            if not _end_group(self.process, signal.SIGTERM, grace):
+                _end_group(self.process, signal.SIGKILL, 10.0)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         self.process = None
         self.log.close()
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+def _stop_with_parent() -> None:
+    """In the server's process: get SIGTERM when `newsfront serve` dies, even by SIGKILL
+    (Linux's parent-death signal; elsewhere nothing is set)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def _end_group(leader: subprocess.Popen, sig: signal.Signals, wait: float) -> bool:

@@ -24,6 +24,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import socket
 import time
@@ -46,6 +47,7 @@ from warehouse.layout import Warehouse
 from warehouse.lock import WarehouseLocked
 from warehouse.objects import object_store
 from warehouse.pipeline import run_ingest
+from warehouse.runs import record_run
 from warehouse.state import read_state
 from warehouse.store import DEFAULT_KEEP_SNAPSHOTS, WarehouseError
 
@@ -82,16 +84,22 @@ class RemoteWarehouse:
     def run(self, source: str | Path, *, lock_wait_seconds: float = 0.0, **options) -> dict:
         """`run_ingest` on the mirror, between taking the object-store lock and publishing."""
         keep = options.get("keep_snapshots", DEFAULT_KEEP_SNAPSHOTS)
-        with ObjectLock(self.fs, self._key(LOCK), self.url, lock_wait_seconds):
+        with ObjectLock(self.fs, self._key(LOCK), self.url, lock_wait_seconds) as lock:
             self.pull()
             before = published_snapshot(self.mirror)
             started = time.time() - 1.0  # file times lag the clock by up to a tick
             try:
                 summary = run_ingest(source, self.mirror, **options)
+                current = published_snapshot(self.mirror)
+                if current != before:  # not when nothing changed
+                    try:
+                        self.push(current, keep, lock, previous=before)
+                    except BaseException as exc:
+                        summary.update(status="failed", error=f"publishing failed: {exc}")
+                        record_run(self.mirror, summary)
+                        raise
             finally:
                 self._push_runs(since=started)  # failed runs are recorded too
-            if published_snapshot(self.mirror) != before:  # not when nothing changed
-                self.push(published_snapshot(self.mirror), keep)
         return summary
 
     def pull(self) -> None:
@@ -115,20 +123,26 @@ class RemoteWarehouse:
             self._get_folder(f"parts/{part}", self.mirror.parts / part)
         write_catalog(self.mirror, snapshot)
 
-    def push(self, run_id: str, keep: int) -> None:
+    def push(self, run_id: str, keep: int, lock: ObjectLock, previous: str | None) -> None:
         """Upload the new parts and snapshot, switch CURRENT, then remove what is stale."""
         self._upload_new(self.mirror.parts / run_id, f"parts/{run_id}")
         self._upload_new(self.mirror.snapshots / run_id, f"snapshots/{run_id}")
-        self._put(self.mirror.meta, self._key("warehouse.json"))
+        lock.verify()  # still ours: nobody cleared it and started another run meanwhile
         self.fs.pipe_file(self._key(POINTER), json.dumps({"snapshot": run_id}).encode())
-        self._remove_stale(run_id, keep)
+        # after CURRENT: a run that dies in between leaves the old owner, whose next run
+        # asks for --full-refresh again, rather than a new owner beside the old tables
+        self._put(self.mirror.meta, self._key("warehouse.json"))
+        self._remove_stale(run_id, keep, previous)
 
-    def _remove_stale(self, current: str, keep: int) -> None:
+    def _remove_stale(self, current: str, keep: int, previous: str | None) -> None:
         snapshots = sorted(_names(self.fs, self._key("snapshots")))
         older = [name for name in snapshots if name < current]
         stale = older[: max(len(older) - (max(keep, 1) - 1), 0)]
         stale += [name for name in snapshots if name > current]  # from runs that died
         for name in stale:
+            if name == previous:
+                continue  # current until a moment ago, whatever the clocks say: readers
+
             self.fs.rm(self._key("snapshots", name), recursive=True)
         live = set(
             read_state(self.mirror.snapshots / current / "state.parquet").column("part").to_pylist()
@@ -198,19 +212,24 @@ class ObjectLock:
         self.fs, self.key, self.url, self.wait_seconds = fs, key, url, wait_seconds
 
     def __enter__(self) -> ObjectLock:
-        holder = json.dumps(
+        self.holder = json.dumps(
             {
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
                 "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "token": secrets.token_hex(8),
             }
         ).encode()
         deadline = time.monotonic() + self.wait_seconds
         while True:
             try:
-                self.fs.pipe_file(self.key, holder, mode="create")
+                self.fs.pipe_file(self.key, self.holder, mode="create")
                 return self
-            except FileExistsError:
+            except Exception as exc:
+                # S3 says "held" as 412 (FileExistsError here) or, racing another writer,
+                # 409; a store may word it otherwise: the LOCK being there is what counts
+                if not isinstance(exc, FileExistsError) and not self.fs.exists(self.key):
+                    raise
                 if time.monotonic() >= deadline:
                     raise WarehouseLocked(
                         f"another run holds the warehouse lock {self.url}/{LOCK} "
@@ -226,9 +245,24 @@ class ObjectLock:
             return "holder unknown"
         return f"pid {info.get('pid')} on {info.get('host')}, started {info.get('started_at')}"
 
+    def _held(self) -> bool:
+        try:
+            return self.fs.cat_file(self.key) == self.holder
+        except FileNotFoundError:
+            return False
+
+    def verify(self) -> None:
+        """Raise WarehouseLocked unless the LOCK is still this run's."""
+        if not self._held():
+            raise WarehouseLocked(
+                f"the warehouse lock {self.url}/{LOCK} was removed or taken over during "
+                "this run; nothing was published"
+            )
+
     def __exit__(self, *exc_info) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.fs.rm_file(self.key)
+        if self._held():  # never another run's lock, if ours was cleared by hand
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm_file(self.key)
 
 
 def connect_remote(url: str, storage_options: dict | None = None) -> duckdb.DuckDBPyConnection:
@@ -245,7 +279,11 @@ def connect_remote(url: str, storage_options: dict | None = None) -> duckdb.Duck
     con.execute("SET TimeZone = 'UTC'")
     for table in TABLES:
         path = warehouse._key("snapshots", current, f"{table}.parquet")
-        con.register(f"_{table}_data", ds.dataset(path, filesystem=filesystem, format="parquet"))
+        try:
+            data = ds.dataset(path, filesystem=filesystem, format="parquet")
+        except FileNotFoundError:
+            continue  # a snapshot of an older version: its next run adds the table
+        con.register(f"_{table}_data", data)
         columns = VIEW_COLUMNS.get(table, "*")
         con.execute(f"CREATE TEMP VIEW {table} AS SELECT {columns} FROM _{table}_data")
     runs = [

@@ -13,6 +13,8 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import NamedTuple
 
+from fsspec import AbstractFileSystem
+
 from transforms.errors import Rejection
 from warehouse.objects import is_url, mtime_ns, object_store
 
@@ -144,29 +146,35 @@ def read_candidate(
 
 
 def fetch_objects(
-    url: str,
+    fs: AbstractFileSystem,
+    base: str,
     paths: tuple[str, ...],
     listed: tuple[tuple[int | None, int | None], ...],
     max_bytes: int = DEFAULT_MAX_BYTES,
-    storage_options: dict | None = None,
 ) -> dict[str, tuple[bytes, int | None] | Rejection]:
     """Each object's bytes and listed mtime, or its Rejection, fetched concurrently.
 
     `listed` is each path's (size, mtime_ns) from the listing: an object over the limit is
-    rejected from its size, unread, as a local file is."""
-    fs, base = object_store(url, storage_options)
+    rejected from its size, unread, as a local file is, and no read goes past the limit.
+    An object that vanished is `unreadable`; any other failure of the store (throttling,
+    credentials) raises, so the run fails rather than publish articles as rejected."""
     results: dict[str, tuple[bytes, int | None] | Rejection] = {}
-    wanted = {}
+    keys, wanted = [], []
     for path, (size, mtime) in zip(paths, listed, strict=True):
         if size is not None and size > max_bytes:
             results[path] = Rejection("too_large", _too_large(size, max_bytes))
+        elif size == 0:
+            results[path] = (b"", mtime)  # S3 refuses a range of an empty object
         else:
-            wanted[f"{base}/{path}"] = (path, mtime)
-    fetched = fs.cat(list(wanted), on_error="return") if wanted else {}
-    for key, (path, mtime) in wanted.items():
-        raw = fetched.get(key, FileNotFoundError(key))
-        if isinstance(raw, BaseException):
-            results[path] = Rejection("unreadable", f"the object could not be read: {raw}")
+            keys.append(f"{base}/{path}")
+            wanted.append((path, mtime))
+    # cat_ranges takes keys literally (cat would expand `[`, `*`, `?` as a glob)
+    fetched = fs.cat_ranges(keys, 0, max_bytes + 1, on_error="return") if keys else []
+    for key, (path, mtime), raw in zip(keys, wanted, fetched, strict=True):
+        if isinstance(raw, FileNotFoundError):
+            results[path] = Rejection("unreadable", "the object vanished before it was read")
+        elif isinstance(raw, BaseException):
+            raise OSError(f"cannot read {key}: {raw}") from raw
         elif len(raw) > max_bytes:  # it grew after the listing
             results[path] = Rejection("too_large", _too_large(len(raw), max_bytes))
         else:

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from transforms.article import parse_article
 from transforms.errors import Rejection
 from transforms.tables import StagedRows
-from warehouse.objects import is_url
+from warehouse.objects import is_url, object_store
 from warehouse.source import DEFAULT_MAX_BYTES, display_path, fetch_objects, read_candidate
 
 # pyarrow imports pandas (when it is installed) on its first conversion, which takes about a
@@ -120,10 +120,11 @@ def stage_chunk(job: ChunkJob) -> dict:
 def _reads(job: ChunkJob) -> Iterator[tuple[bytes, int | None] | Rejection]:
     """Each path's (bytes, mtime_ns) or Rejection, in order."""
     if is_url(job.source):
+        fs, base = object_store(job.source, job.storage_options)
         for start in range(0, len(job.paths), FETCH_BATCH):
             paths = job.paths[start : start + FETCH_BATCH]
             listed = job.listed[start : start + FETCH_BATCH]
-            fetched = fetch_objects(job.source, paths, listed, job.max_bytes, job.storage_options)
+            fetched = fetch_objects(fs, base, paths, listed, job.max_bytes)
             yield from (fetched[path] for path in paths)
         return
     for path in job.paths:

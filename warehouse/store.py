@@ -30,7 +30,7 @@ class WarehouseError(Exception):
 
 def source_id(source: Path | str) -> str:
     """How a warehouse names its source: an object-store URL as given, a folder resolved."""
-    return source if is_url(source) else str(Path(source).resolve())
+    return source.rstrip("/") if is_url(source) else str(Path(source).resolve())
 
 
 def claim(warehouse: Warehouse, source: Path | str, full_refresh: bool) -> None:

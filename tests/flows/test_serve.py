@@ -89,3 +89,36 @@ def test_serve_runs_on_its_schedule_and_stops_cleanly_on_sigterm(corpus, tmp_pat
         if serve.poll() is None:
             serve.kill()
         log.close()
+
+
+def test_the_server_stops_when_serve_is_killed_outright(corpus, tmp_path):
+    """kill -9 on serve: the kernel's parent-death signal stops the server it started."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    log = (tmp_path / "serve.log").open("w+")
+    command = [sys.executable, "-m", "flows.cli", "serve", str(corpus)]
+    serve = subprocess.Popen(
+        [*command, "--warehouse", str(tmp_path / "wh"), "--interval", "3600"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        ui = None
+        while ui is None and time.monotonic() < deadline and serve.poll() is None:
+            time.sleep(1)
+            ui = re.search(r"Prefect UI: (http://127\.0\.0\.1:\d+)", Path(log.name).read_text())
+        assert ui, Path(log.name).read_text()
+        below = descendants(serve.pid)
+        serve.kill()
+        serve.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while [pid for pid in below if alive(pid)] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not [pid for pid in below if alive(pid)]
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        log.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 import fsspec
 import pytest
 
+import warehouse.remote as remote_module
 from tests.conftest import SAMPLE_CORPUS
 from tests.warehouse.helpers import tables
 from warehouse import Warehouse, connect
@@ -108,13 +109,19 @@ def test_publishing_switches_current_last(fs, bucket, tmp_path, monkeypatch):
         dying.run(source)
     assert json.loads(fs.cat_file(f"{bucket}/wh/{POINTER}"))["snapshot"] == first["run_id"]
     assert tables(url) == before
+    with connect(url) as con:  # the run says it failed, and why
+        assert con.execute(
+            "SELECT status, error LIKE 'publishing failed: killed%' FROM load_runs "
+            "ORDER BY started_at DESC LIMIT 1"
+        ).fetchall() == [("failed", True)]
     monkeypatch.undo()
-    fs.rm_file(f"{bucket}/wh/{LOCK}")  # what the dead run's holder message says to do
 
     last = RemoteWarehouse(url, cache_dir=tmp_path / "cache").run(source, keep_snapshots=1)
     assert tables(url) == local_tables(fs, source, tmp_path / "local")
-    snapshots = [k.rsplit("/", 1)[-1] for k in fs.ls(f"{bucket}/wh/snapshots")]
-    assert snapshots == [last["run_id"]]
+    snapshots = sorted(k.rsplit("/", 1)[-1] for k in fs.ls(f"{bucket}/wh/snapshots"))
+    # the dead run's snapshot is gone; the one current until this publish stays a run
+    # longer, whatever keep says, for readers that read CURRENT just before
+    assert snapshots == [first["run_id"], last["run_id"]]
 
 
 def test_a_held_lock_stops_a_second_run(fs, bucket, tmp_path):
@@ -149,3 +156,24 @@ def test_connect_reads_an_s3_warehouse_without_httpfs(fs, bucket, tmp_path):
 def test_a_missing_warehouse_is_named(bucket):
     with pytest.raises(FileNotFoundError, match="CURRENT is missing"):
         connect(f"s3://{bucket}/nothing")
+
+
+def test_a_run_whose_lock_was_taken_over_publishes_nothing(fs, bucket, tmp_path, monkeypatch):
+    """Someone deleted a slow run's LOCK and another run took it: the slow run must not
+    publish over it, nor delete the other run's lock."""
+    source = upload_corpus(fs, bucket)
+    url = f"s3://{bucket}/wh"
+    remote = RemoteWarehouse(url, cache_dir=tmp_path / "cache")
+    other = b'{"pid": 1, "host": "other", "started_at": "now", "token": "x"}'
+    real_run = remote_module.run_ingest
+
+    def run_then_lose_the_lock(*args, **kwargs):
+        summary = real_run(*args, **kwargs)
+        fs.pipe_file(f"{bucket}/wh/{LOCK}", other)
+        return summary
+
+    monkeypatch.setattr(remote_module, "run_ingest", run_then_lose_the_lock)
+    with pytest.raises(WarehouseLocked, match="taken over"):
+        remote.run(source)
+    assert not fs.exists(f"{bucket}/wh/{POINTER}")
+    assert fs.cat_file(f"{bucket}/wh/{LOCK}") == other
