@@ -22,6 +22,7 @@ run: $(STAMP)
 	$(VENV)/bin/newsfront sql "SELECT provider_domain, count(*) AS articles FROM articles GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
 
 test: $(STAMP)
+	$(VENV)/bin/uv sync --frozen --inexact --all-extras --group notebook --python $(VENV)/bin/python
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -q
 
