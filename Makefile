@@ -6,7 +6,7 @@ STAMP := $(VENV)/.synced
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: setup run test lint format corpus clean bench docs
+.PHONY: setup run test lint format corpus clean bench docs notebook
 
 setup: $(STAMP)
 
@@ -37,6 +37,14 @@ format: $(STAMP)
 # Regenerates the bundled sample corpus (deterministic).
 corpus: $(STAMP)
 	$(VENV)/bin/python examples/generate_corpus.py examples/corpus --count 300 --seed 7 --clean --with-seed
+
+# The analysis notebook: its dependencies and JupyterLab, and the sample warehouse it reads.
+notebook: $(STAMP)
+	$(VENV)/bin/uv sync --frozen --inexact --all-extras --group notebook --group jupyter --python $(VENV)/bin/python
+	test -e data/warehouse/news.duckdb || $(VENV)/bin/newsfront run examples/corpus --warehouse data/warehouse
+	@echo
+	@echo "Open the notebook with:  .venv/bin/jupyter lab notebooks/explore.ipynb"
+	@echo "(it reads \$$NEWSFRONT_WAREHOUSE, or data/warehouse)"
 
 # docs/schema.md from the data dictionary (warehouse/dictionary.py).
 docs: $(STAMP)
