@@ -111,7 +111,9 @@ def ingest(
     source = source if is_url(source) else Path(source)
     if is_url(warehouse):
         remote = RemoteWarehouse(warehouse, settings.storage_options, settings.cache_dir)
-        store, ingest_into = remote.mirror, remote.run
+        # Dask workers may be on other machines: they write parts into the store itself
+        store = remote.mirror
+        ingest_into = partial(remote.run, parts_in_store=bool(dask_address))
     else:
         store = Warehouse(Path(warehouse))
         ingest_into = partial(run_ingest, warehouse=store)

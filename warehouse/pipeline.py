@@ -65,9 +65,14 @@ def run_ingest(
     stage_chunks: StageChunks = stage_serially,
     flow_run_id: str | None = None,
     log: Callable[[str], None] = lambda message: None,
+    part_location: Callable[[Path], str] = str,
+    fetch_parts: Callable[[list[Path]], None] = lambda folders: None,
 ) -> dict:
     """Bring `warehouse` up to date with `source` (a folder, or an object-store URL read
-    with `storage_options`) and publish it; return the run's summary."""
+    with `storage_options`) and publish it; return the run's summary.
+
+    Chunks write their parts where `part_location(folder)` says (the folder itself, or a
+    URL for workers that cannot see it); `fetch_parts` then brings them into the folders."""
     source = source if is_url(source) else Path(source)
     with RunLock(warehouse.lock_file, lock_wait_seconds):
         claim(warehouse, source, full_refresh)
@@ -93,6 +98,8 @@ def run_ingest(
                     max_bytes,
                     stage_chunks,
                     log,
+                    part_location,
+                    fetch_parts,
                 )
             )
             run["status"] = "succeeded"
@@ -116,6 +123,8 @@ def _run(
     max_bytes,
     stage_chunks,
     log,
+    part_location,
+    fetch_parts,
 ):
     clock = time.perf_counter()
     candidates = list_candidates(source, storage_options)
@@ -137,7 +146,7 @@ def _run(
         jobs.append(
             ChunkJob(
                 source=str(source),
-                part_dir=str(folder),
+                part_dir=part_location(folder),
                 part=part_id(warehouse, folder),
                 paths=tuple(candidate.path for candidate, _ in chunk),
                 known=tuple(known for _, known in chunk),
@@ -150,7 +159,9 @@ def _run(
     summaries = stage_chunks(jobs)
     staged = time.perf_counter()
 
-    read = read_files(warehouse, [Path(job.part_dir) for job in jobs])
+    folders = [part_dir(warehouse, run_id, index) for index in range(len(jobs))]
+    fetch_parts(folders)
+    read = read_files(warehouse, folders)
     files = (
         pa.concat_tables(read)
         if read

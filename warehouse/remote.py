@@ -81,9 +81,22 @@ class RemoteWarehouse:
         except Exception as exc:  # the store's own errors (endpoint, credentials) are many
             raise WarehouseError(f"cannot read {self.url}/{POINTER}: {exc}") from None
 
-    def run(self, source: str | Path, *, lock_wait_seconds: float = 0.0, **options) -> dict:
-        """`run_ingest` on the mirror, between taking the object-store lock and publishing."""
+    def run(
+        self,
+        source: str | Path,
+        *,
+        lock_wait_seconds: float = 0.0,
+        parts_in_store: bool = False,
+        **options,
+    ) -> dict:
+        """`run_ingest` on the mirror, between taking the object-store lock and publishing.
+
+        With `parts_in_store`, chunks write their parts straight into the object store (for
+        workers on other machines, which cannot see the mirror) and the run downloads them
+        for the build; otherwise they are written into the mirror and uploaded on publish."""
         keep = options.get("keep_snapshots", DEFAULT_KEEP_SNAPSHOTS)
+        if parts_in_store:
+            options.update(part_location=self._part_url, fetch_parts=self._fetch_parts)
         with ObjectLock(self.fs, self._key(LOCK), self.url, lock_wait_seconds) as lock:
             self.pull()
             before = published_snapshot(self.mirror)
@@ -101,6 +114,13 @@ class RemoteWarehouse:
             finally:
                 self._push_runs(since=started)  # failed runs are recorded too
         return summary
+
+    def _part_url(self, folder: Path) -> str:
+        return f"{self.url}/{folder.relative_to(self.mirror.root).as_posix()}"
+
+    def _fetch_parts(self, folders: list[Path]) -> None:
+        for folder in folders:
+            self._get_folder(folder.relative_to(self.mirror.root).as_posix(), folder)
 
     def pull(self) -> None:
         """Bring the mirror to the published snapshot: its tables and state, and the parts

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -49,7 +50,7 @@ FETCH_BATCH = 256
 @dataclass(frozen=True)
 class ChunkJob:
     source: str
-    part_dir: str
+    part_dir: str  # a folder, or an object-store URL (see warehouse.remote)
     part: str  # the part's id, written into every staged row
     paths: tuple[str, ...]
     # per path, what was last staged for it (sha256, "reason: detail" if rejected), or None:
@@ -108,7 +109,14 @@ def stage_chunk(job: ChunkJob) -> dict:
                 "rejection": rejection_text,
             }
         )
-    write_part(staged, files, Path(job.part_dir), job.part)
+    if is_url(job.part_dir):  # a cluster's worker writing into object storage
+        with tempfile.TemporaryDirectory() as folder:
+            write_part(staged, files, Path(folder) / "part", job.part)
+            fs, base = object_store(job.part_dir, job.storage_options)
+            local = sorted((Path(folder) / "part").iterdir())
+            fs.put([str(path) for path in local], [f"{base}/{path.name}" for path in local])
+    else:
+        write_part(staged, files, Path(job.part_dir), job.part)
     return {
         "files": len(job.paths),
         "parsed": outcomes["article"],

@@ -236,3 +236,24 @@ def test_cli_from_and_to_s3(prefect_api_url, s3_endpoint, bucket, tmp_path):
         check=True,
     )
     assert answer.stdout.splitlines() == ["n", "268"]
+
+
+def test_dask_workers_write_parts_into_an_s3_warehouse(prefect_api_url, bucket, tmp_path):
+    """Dask and object storage together: the workers write their parts into the bucket."""
+    import fsspec
+
+    from flows.ingest import ingest
+    from tests.warehouse.helpers import tables
+    from tests.warehouse.test_remote import local_tables, upload_corpus
+
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    source = upload_corpus(fs, bucket)
+    warehouse = f"s3://{bucket}/warehouse"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NEWSFRONT_WORKERS", "2")
+        patch.setenv("NEWSFRONT_CHUNK_SIZE", "100")
+        patch.setenv("NEWSFRONT_CACHE_DIR", str(tmp_path / "cache"))
+        summary = ingest(source=source, warehouse=warehouse, dask_address="local")
+    parts = fs.ls(f"{bucket}/warehouse/parts/{summary['run_id']}")
+    assert len(parts) == 4
+    assert tables(warehouse) == local_tables(fs, source, tmp_path / "local")

@@ -19,6 +19,7 @@ from warehouse import Warehouse, connect
 from warehouse.lock import WarehouseLocked
 from warehouse.pipeline import run_ingest
 from warehouse.remote import LOCK, POINTER, RemoteWarehouse
+from warehouse.staging import stage_chunk
 
 
 @pytest.fixture
@@ -177,3 +178,24 @@ def test_a_run_whose_lock_was_taken_over_publishes_nothing(fs, bucket, tmp_path,
         remote.run(source)
     assert not fs.exists(f"{bucket}/wh/{POINTER}")
     assert fs.cat_file(f"{bucket}/wh/{LOCK}") == other
+
+
+def test_parts_written_straight_into_the_store(fs, bucket, tmp_path, monkeypatch):
+    """For workers on other machines: chunks write their parts into the bucket, and the run
+    downloads them for the build. The tables are the same."""
+    source = upload_corpus(fs, bucket)
+    url = f"s3://{bucket}/wh"
+    destinations: list[str] = []
+
+    def stage_and_note(jobs):
+        destinations.extend(job.part_dir for job in jobs)
+        return [stage_chunk(job) for job in jobs]
+
+    summary = RemoteWarehouse(url, cache_dir=tmp_path / "cache").run(
+        source, parts_in_store=True, chunk_size=100, stage_chunks=stage_and_note
+    )
+    assert len(destinations) == 4
+    assert all(d.startswith(f"{url}/parts/{summary['run_id']}/") for d in destinations)
+    assert tables(url) == local_tables(fs, source, tmp_path / "local")
+    for destination in destinations:
+        assert fs.exists(destination.removeprefix("s3://") + "/files.parquet")
