@@ -76,6 +76,7 @@ def run_ingest(
     source = source if is_url(source) else Path(source)
     with RunLock(warehouse.lock_file, lock_wait_seconds):
         claim(warehouse, source, full_refresh)
+        before = published_snapshot(warehouse)
         started = dt.datetime.now(dt.UTC)
         run = {
             "run_id": new_run_id(started),
@@ -109,7 +110,7 @@ def run_ingest(
         finally:
             run["finished_at"] = dt.datetime.now(dt.UTC)
             record_run(warehouse, run)
-        remove_stale(warehouse, keep_snapshots)
+        remove_stale(warehouse, keep_snapshots, previous=before)
     return run
 
 

@@ -148,10 +148,14 @@ def _link_tables(source: Path, target: Path) -> dict[str, int]:
     return _footer_counts(target)
 
 
-def remove_stale(warehouse: Warehouse, keep: int = DEFAULT_KEEP_SNAPSHOTS) -> None:
+def remove_stale(
+    warehouse: Warehouse, keep: int = DEFAULT_KEEP_SNAPSHOTS, previous: str | None = None
+) -> None:
     """Call with the lock held, after publishing. Removes snapshots beyond the last `keep`
     up to the published one, snapshots and parts of runs that died, and parts that the
-    published state no longer names."""
+    published state no longer names. `previous`, the snapshot published before this run,
+    stays whatever the clock says (run ids are times: after the clock stepped back, it sorts
+    after the new one), so a reader that opened it just before still has its files."""
     current = published_snapshot(warehouse)
     if current is None:
         return
@@ -160,7 +164,7 @@ def remove_stale(warehouse: Warehouse, keep: int = DEFAULT_KEEP_SNAPSHOTS) -> No
     for old in published[: max(len(published) - (max(keep, 1) - 1), 0)]:
         shutil.rmtree(old)  # the published one is never among them
     for orphan in snapshots:
-        if orphan.name > current or orphan.name.endswith(".tmp"):
+        if (orphan.name > current and orphan.name != previous) or orphan.name.endswith(".tmp"):
             shutil.rmtree(orphan)
     live = set(
         read_state(warehouse.snapshots / current / "state.parquet").column("part").to_pylist()

@@ -357,3 +357,19 @@ def test_a_file_from_the_future_is_trusted_by_its_mtime(tmp_path):
     assert (again["files_parsed"], again["files_unchanged"]) == (0, 1)
     state = pq.read_table(next(wh.snapshots.glob("*/state.parquet")))
     assert state.column("mtime_ns").to_pylist() == [future * 10**9]
+
+
+def test_a_clock_that_stepped_back_keeps_the_snapshot_readers_may_hold(tmp_path, monkeypatch):
+    """Run ids are times. After the clock stepped back, the new snapshot sorts before the
+    one published just before it, which must not be taken for a dead run's and removed."""
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://e.com/a"))
+    first = run_ingest(source, wh)["run_id"]
+    write(source, "a.md", doc("https://e.com/a") + "\nA new body.\n")
+    monkeypatch.setattr(pipeline, "new_run_id", lambda started: "19700101T000000000000Z-000000")
+    second = run_ingest(source, wh)["run_id"]
+    assert published_snapshot(wh) == second
+    assert (wh.snapshots / first).is_dir()  # kept for a reader that opened it
+    monkeypatch.undo()
+    run_ingest(source, wh, full_refresh=True, keep_snapshots=1)
+    assert not (wh.snapshots / first).exists()  # one run later it goes
