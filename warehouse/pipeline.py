@@ -56,23 +56,15 @@ def run_ingest(
     source: Path | str,
     warehouse: Warehouse,
     *,
-    storage_options: dict | None = None,
     full_refresh: bool = False,
-    chunk_size: int = 1000,
-    max_bytes: int = DEFAULT_MAX_BYTES,
     keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
     lock_wait_seconds: float = 0.0,
-    stage_chunks: StageChunks = stage_serially,
     flow_run_id: str | None = None,
-    log: Callable[[str], None] = lambda message: None,
-    part_location: Callable[[Path], str] = str,
-    fetch_parts: Callable[[list[Path]], None] = lambda folders: None,
+    **options,
 ) -> dict:
-    """Bring `warehouse` up to date with `source` (a folder, or an object-store URL read
-    with `storage_options`) and publish it; return the run's summary.
-
-    Chunks write their parts where `part_location(folder)` says (the folder itself, or a
-    URL for workers that cannot see it); `fetch_parts` then brings them into the folders."""
+    """Bring `warehouse` up to date with `source` (a folder, or an object-store URL) and
+    publish it; return the run's summary. `options` are those of `_run`: how to read the
+    source and stage its chunks."""
     source = source if is_url(source) else Path(source)
     with RunLock(warehouse.lock_file, lock_wait_seconds):
         claim(warehouse, source, full_refresh)
@@ -88,21 +80,7 @@ def run_ingest(
         mark_killed_runs(warehouse, run["run_id"])
         record_run(warehouse, {**run, "status": "running"})
         try:
-            run.update(
-                _run(
-                    source,
-                    storage_options,
-                    warehouse,
-                    run["run_id"],
-                    full_refresh,
-                    chunk_size,
-                    max_bytes,
-                    stage_chunks,
-                    log,
-                    part_location,
-                    fetch_parts,
-                )
-            )
+            run.update(_run(source, warehouse, run["run_id"], full_refresh, **options))
             run["status"] = "succeeded"
         except BaseException as exc:
             run.update(status="failed", error=f"{type(exc).__name__}: {exc}")
@@ -115,18 +93,24 @@ def run_ingest(
 
 
 def _run(
-    source,
-    storage_options,
-    warehouse,
-    run_id,
-    full_refresh,
-    chunk_size,
-    max_bytes,
-    stage_chunks,
-    log,
-    part_location,
-    fetch_parts,
-):
+    source: Path | str,
+    warehouse: Warehouse,
+    run_id: str,
+    full_refresh: bool,
+    *,
+    storage_options: dict | None = None,
+    chunk_size: int = 1000,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    stage_chunks: StageChunks = stage_serially,
+    log: Callable[[str], None] = lambda message: None,
+    part_location: Callable[[Path], str] = str,
+    fetch_parts: Callable[[list[Path]], None] = lambda folders: None,
+) -> dict:
+    """List, plan, stage and publish: the run itself, inside run_ingest's lock and record.
+
+    The source is read with `storage_options` when it is a URL. Chunks write their parts
+    where `part_location(folder)` says (the folder itself, or a URL for workers that cannot
+    see it); `fetch_parts` then brings them into the folders."""
     clock = time.perf_counter()
     candidates = list_candidates(source, storage_options)
     previous = empty_state() if full_refresh else published_state(warehouse)
