@@ -197,7 +197,7 @@ def serve(
     from flows.ingest import serve_ingest
     from flows.server import LocalPrefectServer, ServerError
 
-    arguments = dict(source=str(source), warehouse=str(target), cron=cron, interval=interval)
+    arguments = dict(source=source, warehouse=target, cron=cron, interval=interval)
     if get_current_settings().api.url:
         serve_ingest(**arguments, name=name)
         return

@@ -28,7 +28,7 @@ from flows.report import (
 )
 from flows.settings import Settings
 from warehouse import Warehouse
-from warehouse.catalog import rejected_counts, rejected_files
+from warehouse.catalog import rejected_overview
 from warehouse.objects import is_url
 from warehouse.parallel import DaskStager, ProcessStager
 from warehouse.pipeline import run_ingest
@@ -145,15 +145,16 @@ def ingest(
 def publish_artifacts(summary: dict, store: Warehouse) -> None:
     """The run summary (Markdown) and the warehouse's rejected files (a table), attached to
     this flow run; keyed, so the UI's Artifacts page shows each one's history across runs."""
-    counts = rejected_counts(store.root)
-    examples = rejected_files(store.root, per_reason=EXAMPLES_PER_REASON)
+    counts, examples, first = rejected_overview(
+        store.root, per_reason=EXAMPLES_PER_REASON, limit=MAX_REJECTED_ROWS
+    )
     create_markdown_artifact(
         summary_markdown(summary, counts, examples),
         key=SUMMARY_KEY,
         description=f"newsfront run {summary['run_id']}",
     )
     create_table_artifact(
-        rejected_table(rejected_files(store.root, limit=MAX_REJECTED_ROWS), sum(counts.values())),
+        rejected_table(first, sum(counts.values())),
         key=REJECTED_KEY,
         description="Files the warehouse holds as rejected, with the reason and detail",
     )

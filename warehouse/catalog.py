@@ -161,31 +161,30 @@ def connect(
     return con
 
 
-def rejected_files(
-    path: str | Path, *, per_reason: int | None = None, limit: int | None = None
-) -> list[dict]:
-    """Rows of the published `rejected_files` (source_path, reason, detail) by reason and path:
-    the first `per_reason` of each reason, and at most `limit` in all."""
-    sql = "SELECT source_path, reason, detail FROM rejected_files"
-    if per_reason is not None:
-        sql += (
-            " QUALIFY row_number() OVER (PARTITION BY reason ORDER BY source_path)"
-            f" <= {int(per_reason)}"
-        )
-    sql += " ORDER BY reason, source_path"
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
+def rejected_overview(
+    path: str | Path, *, per_reason: int, limit: int
+) -> tuple[dict[str, int], list[dict], list[dict]]:
+    """The published `rejected_files`, from one connection: the count per reason, the first
+    `per_reason` rows of each reason, and the first `limit` rows in all (source_path,
+    reason, detail; by reason and path)."""
+    rows = "SELECT source_path, reason, detail FROM rejected_files"
+    order = " ORDER BY reason, source_path"
     with connect(path) as con:
-        cursor = con.execute(sql)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def rejected_counts(path: str | Path) -> dict[str, int]:
-    """Published rejected files per reason."""
-    with connect(path) as con:
-        return dict(
+        counts = dict(
             con.execute(
                 "SELECT reason, count(*) FROM rejected_files GROUP BY 1 ORDER BY 1"
             ).fetchall()
         )
+        examples = _records(
+            con,
+            rows + " QUALIFY row_number() OVER (PARTITION BY reason ORDER BY source_path)"
+            f" <= {int(per_reason)}" + order,
+        )
+        first = _records(con, rows + order + f" LIMIT {int(limit)}")
+    return counts, examples, first
+
+
+def _records(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -48,16 +48,6 @@ class ProcessStager:
     def runs_here(self, jobs: list[ChunkJob]) -> bool:
         return _files(jobs) < INLINE_FILES
 
-    def stage_all(self, jobs: list[ChunkJob]) -> list[dict]:
-        """A `stage_chunks` for `run_ingest`: every chunk in the pool (or here, for a few
-        files), results in order; the workers exit once the last chunk is staged."""
-        if self.runs_here(jobs):
-            self.close()
-            return [stage_chunk(job) for job in jobs]
-        results = [future.result() for future in [self.submit(job) for job in jobs]]
-        self.close()
-        return results
-
     def close(self) -> None:
         """Let the workers exit (idempotent): their memory is then free for the build."""
         self.pool.shutdown(wait=True, cancel_futures=True)
