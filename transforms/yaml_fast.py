@@ -39,15 +39,24 @@ _BEFORE_INDICATOR = frozenset(" \n[]{},")
 # yaml-rs joins an escaped surrogate pair into one character; libyaml refuses it.
 _SURROGATE_ESCAPE = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F]")
 _BLOCK_SCALAR = re.compile(r"[|>][-+0-9]*[ \t]*(?:#[^\n]*)?$", re.MULTILINE)
-# A plain value YAML 1.2 may type, after `key: ` at the end of a line.
-_TYPED_VALUE = re.compile(
-    r": (?P<value>[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?"
+# A plain value YAML 1.2 may type, after `: ` at the end of a line. Quoting it is exact as a
+# mapping value and harmless in a comment; anywhere else (inside a multi-line string) the
+# string then holds `: '<value>'`, which _check looks for, or the text no longer parses.
+_TYPED = (
+    r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?"
     r"|[-+]?0[xXoObB][0-9a-fA-F_]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
-    r"|[Tt]rue|TRUE|[Ff]alse|FALSE)"
-    r"(?P<tail>[ \t]*(?:[ \t]#[^\n]*)?)$",
+    r"|[Tt]rue|TRUE|[Ff]alse|FALSE"
+)
+_TYPED_VALUE = re.compile(
+    r": (" + _TYPED + r")([ \t]*(?:[ \t]#[^\n]*)?)$",  # starts with a literal: scans fast
     re.MULTILINE,
 )
-_SIMPLE_KEY = re.compile(r"[ ]*(?:-[ ]+)*[A-Za-z_][A-Za-z0-9_.-]*")
+_QUOTED_MARK = re.compile(r": '(?:" + _TYPED + r")'")
+
+
+def _quote(match: re.Match) -> str:
+    # a typed value never holds a quote; a plain function is the cheapest callback
+    return ": '" + match[1] + "'" + match[2]
 
 
 def load_yaml_fast(text: str) -> object | None:
@@ -73,23 +82,10 @@ def load_yaml_fast(text: str) -> object | None:
             return None
         if char in "|>" and _BLOCK_SCALAR.match(text, at):
             return None
-    quoted: list[str] = []
-
-    def quote(match: re.Match) -> str:
-        value = match["value"]
-        line_start = text.rfind("\n", 0, match.start()) + 1
-        if not _SIMPLE_KEY.fullmatch(text, line_start, match.start()):
-            return match[0]  # not a `key: value` line we can read alone; left typed
-        if value.startswith("-") and (len(value) == 1 or value[1] == " "):
-            return match[0]  # a nested sequence, not a value
-        if ": " in value or value.endswith(":"):
-            raise _Unsure  # not a plain value: let the exact reader judge it
-        quoted.append(value)
-        return ": '" + value.replace("'", "''") + "'" + match["tail"]
-
+    quoted, count = _TYPED_VALUE.subn(_quote, text)
     try:
-        data = yaml_rs.loads(_TYPED_VALUE.sub(quote, text), parse_datetime=False)
-        _check(data, quoted)
+        data = yaml_rs.loads(quoted, parse_datetime=False)
+        _check(data, count > 0)
     except (_Unsure, yaml_rs.YAMLDecodeError, ValueError, TypeError, RecursionError):
         return None
     return data
@@ -99,30 +95,36 @@ class _Unsure(Exception):
     pass
 
 
-def _check(root: object, quoted: list[str]) -> None:
-    """Raise _Unsure unless `root` holds only what the exact reader can produce."""
-    markers = tuple(f"'{value}'" for value in quoted)
-    if _count(root, 1, markers) > MAX_NODES:
-        raise _Unsure
+def _check(root: object, quoted: bool) -> None:
+    """Raise _Unsure unless `root` holds only what the exact reader can produce: strings,
+    None, lists and dicts with string keys, within its depth and node limits, and (when
+    values were `quoted`) no string holding a quoted value.
 
-
-def _count(value: object, depth: int, markers: tuple[str, ...]) -> int:
-    kind = type(value)
-    if kind is str:
-        if markers and "'" in value and any(marker in value for marker in markers):
-            raise _Unsure  # a quoted line was inside a multi-line string
-        return 1
-    if value is None:
-        return 1
-    if depth > MAX_DEPTH:
-        raise _Unsure
-    if kind is dict:
-        nodes = 1
-        for key, item in value.items():
-            if type(key) is not str:
+    A loop over a stack rather than recursion: this runs once per file."""
+    nodes = 0
+    stack: list[tuple[object, int]] = [([root], 0)]  # the root, as the item of a list
+    while stack:
+        container, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _Unsure
+        if type(container) is dict:
+            if any(type(key) is not str for key in container):
                 raise _Unsure
-            nodes += 1 + _count(item, depth + 1, markers)
-        return nodes
-    if kind is list:
-        return 1 + sum(_count(item, depth + 1, markers) for item in value)
-    raise _Unsure  # a typed value was left: the exact reader keeps its text
+            nodes += len(container)
+            values = container.values()
+        elif type(container) is list:
+            values = container
+        else:
+            raise _Unsure  # a typed value was left: the exact reader keeps its text
+        nodes += len(values)
+        for value in values:
+            kind = type(value)
+            if kind is str:
+                if quoted and "'" in value and _QUOTED_MARK.search(value):
+                    raise _Unsure  # a quoted line was inside a multi-line string
+            elif kind is dict or kind is list:
+                stack.append((value, depth + 1))
+            elif value is not None:
+                raise _Unsure  # a typed value was left: the exact reader keeps its text
+    if nodes > MAX_NODES:
+        raise _Unsure
