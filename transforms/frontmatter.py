@@ -39,7 +39,7 @@ def decode(raw: bytes) -> str:
             line,
             column,
         ) from None
-    return text.replace("\r\n", "\n")
+    return text.replace("\r\n", "\n") if "\r" in text else text
 
 
 def split_front_matter(text: str) -> FrontMatter:

@@ -7,6 +7,7 @@ need all files at once (the duplicate winner, `related_article_id`, `providers`)
 from __future__ import annotations
 
 import datetime as dt
+from itertools import repeat
 
 import pyarrow as pa
 
@@ -118,11 +119,17 @@ class StagedRows:
         }
 
     def _append(self, name: str, rows: list[dict], **shared) -> None:
+        # Runs five times per file: no comprehension (a call each) in the common cases.
+        if not rows:
+            return
+        count = len(rows)
         for field, values in self.columns[name].items():
             if field in shared:
-                values.extend([shared[field]] * len(rows))
+                values.extend([shared[field]] * count)
+            elif count == 1:
+                values.append(rows[0].get(field))
             else:
-                values.extend([row.get(field) for row in rows])
+                values.extend(map(dict.get, rows, repeat(field, count)))
 
     def add_parsed(self, source_path: str, sha256: str, size: int, parsed: ParsedArticle) -> None:
         self._append(
@@ -135,8 +142,9 @@ class StagedRows:
         self._append("topics", parsed.topics, source_path=source_path)
         self._append("related", parsed.related, source_path=source_path)
         self._append("images", parsed.images, source_path=source_path)
-        issues = [{**issue, "seq": seq} for seq, issue in enumerate(parsed.issues)]
-        self._append("issues", issues, source_path=source_path)
+        if parsed.issues:
+            issues = [{**issue, "seq": seq} for seq, issue in enumerate(parsed.issues)]
+            self._append("issues", issues, source_path=source_path)
 
     def add_rejected(
         self, source_path: str, sha256: str | None, size: int | None, rejection: Rejection

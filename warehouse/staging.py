@@ -67,7 +67,7 @@ def stage_chunk(job: ChunkJob) -> dict:
     """Read, hash and parse the job's files; write the part; return counts."""
     source = job.source
     staged = StagedRows()
-    files: list[dict] = []
+    files: dict[str, list] = {name: [] for name in FILES_SCHEMA.names}
     outcomes: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
     for index, (rel_path, known, read) in enumerate(
@@ -99,16 +99,15 @@ def stage_chunk(job: ChunkJob) -> dict:
                 outcome = "rejected"
                 rejected[rejection.reason] += 1
         outcomes[outcome] += 1
-        files.append(
-            {
-                "source_path": shown,
-                "size_bytes": size,
-                "mtime_ns": _trusted_mtime(mtime_ns),
-                "sha256": sha256,
-                "outcome": outcome,
-                "rejection": rejection_text,
-            }
-        )
+        for name, value in (
+            ("source_path", shown),
+            ("size_bytes", size),
+            ("mtime_ns", _trusted_mtime(mtime_ns)),
+            ("sha256", sha256),
+            ("outcome", outcome),
+            ("rejection", rejection_text),
+        ):
+            files[name].append(value)
     if is_url(job.part_dir):  # a cluster's worker writing into object storage
         with tempfile.TemporaryDirectory() as folder:
             write_part(staged, files, Path(folder) / "part", job.part)
@@ -156,12 +155,12 @@ def _trusted_mtime(mtime_ns: int | None) -> int | None:
     return mtime_ns
 
 
-def write_part(staged: StagedRows, files: list[dict], part_dir: Path, part: str) -> None:
+def write_part(staged: StagedRows, files: dict[str, list], part_dir: Path, part: str) -> None:
     """Write-once: the part is written under a temporary name and renamed into place."""
     tmp = part_dir.with_name(part_dir.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     for name, table in staged.to_arrow().items():
         table = table.append_column("part", pa.array([part] * table.num_rows, pa.string()))
         pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
-    pq.write_table(pa.Table.from_pylist(files, schema=FILES_SCHEMA), tmp / "files.parquet")
+    pq.write_table(pa.table(files, schema=FILES_SCHEMA), tmp / "files.parquet")
     os.replace(tmp, part_dir)
