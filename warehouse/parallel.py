@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import forkserver
 
 from warehouse.staging import ChunkJob, stage_chunk
 
@@ -39,6 +40,9 @@ class ProcessStager:
     def __init__(self, workers: int | None = None):
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["warehouse.staging"])
+        # Started now, the forkserver imports the parsing code (about 1 s) on another core
+        # while this process lists the source; the workers fork from it when chunks come.
+        forkserver.ensure_running()
         self.workers = workers or default_workers()
         self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
 
