@@ -8,6 +8,7 @@ every way of running newsfront keeps the same guarantees.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import time
 from collections import Counter
@@ -39,13 +40,22 @@ from warehouse.store import (
     remove_stale,
 )
 
+try:  # glibc's malloc_trim hands the heap's free pages back to the system
+    _LIBC = ctypes.CDLL("libc.so.6")
+    _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+except (OSError, AttributeError):
+    _LIBC = None
+
 StageChunks = Callable[[list[ChunkJob]], list[dict]]
 
 
 def release_memory() -> None:
     """Give back to the system what Arrow's allocator keeps of freed buffers: it holds on to
-    its high-water mark (measured at 500,000 files: planning left 385 MB of it)."""
+    its high-water mark (measured at 500,000 files: planning left 385 MB of it). The C
+    heap, where Python's objects live, is trimmed too."""
     pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def stage_serially(jobs: list[ChunkJob]) -> list[dict]:
@@ -145,6 +155,7 @@ def _run(
     staged = time.perf_counter()
 
     folders = [part_dir(warehouse, run_id, index) for index in range(len(jobs))]
+    del jobs  # every path of the run, as Python objects: not needed by the build
     fetch_parts(folders)
     read = read_files(warehouse, folders)
     files = (

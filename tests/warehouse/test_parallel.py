@@ -1,0 +1,52 @@
+"""The local process stager: chunks staged in worker processes, and everything stopped after."""
+
+from __future__ import annotations
+
+import os
+from multiprocessing import forkserver
+
+import pyarrow.parquet as pq
+
+from tests.conftest import SEED
+from tests.warehouse.helpers import write
+from warehouse.parallel import ProcessStager
+from warehouse.staging import ChunkJob
+
+
+def job(source, part_dir, paths) -> ChunkJob:
+    return ChunkJob(
+        source=str(source),
+        part_dir=str(part_dir),
+        part=part_dir.name,
+        paths=tuple(paths),
+        known=(None,) * len(paths),
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_workers_stage_chunks_and_close_stops_the_forkserver(tmp_path):
+    source = tmp_path / "src"
+    for name in ("a.md", "b.md", "c.md"):
+        write(source, name, SEED.read_bytes())
+    for round_ in range(2):  # a second stager starts a new forkserver
+        stager = ProcessStager(workers=2)
+        server = forkserver._forkserver._forkserver_pid
+        assert server is not None and alive(server)
+        futures = [
+            stager.submit(job(source, tmp_path / f"r{round_}-{n}", names))
+            for n, names in enumerate([["a.md", "b.md"], ["c.md"]])
+        ]
+        counts = [future.result() for future in futures]
+        stager.close()
+        assert [c["parsed"] for c in counts] == [2, 1]
+        articles = pq.read_table(tmp_path / f"r{round_}-0" / "articles.parquet")
+        assert articles["source_path"].to_pylist() == ["a.md", "b.md"]
+        assert not alive(server)  # stopped and reaped
+        stager.close()  # closing twice is harmless
