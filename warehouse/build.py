@@ -12,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from transforms.stories import story_clusters
 from transforms.tables import STAGED_SCHEMAS
@@ -126,21 +128,21 @@ def _build(parts, state, snapshot_dir, compact_into, spill_dir, memory_limit) ->
             spill_dir.mkdir(parents=True, exist_ok=True)
             con.execute(f"SET temp_directory = {_sql_str(str(spill_dir))}")
         con.register("state", state.select(["source_path", "part"]))
-        current_parts = sorted(set(state.column("part").to_pylist()))
+        whole, partial = current_parts(parts, state)
         for name, schema in STAGED_SCHEMAS.items():
-            files = [str(parts / part / f"{name}.parquet") for part in current_parts]
-            if files:
-                rows = f"read_parquet({_sql_list(files)})"
-            else:
-                con.register(
-                    f"empty_{name}",
-                    schema.empty_table().append_column("part", pa.array([], pa.string())),
-                )
-                rows = f"empty_{name}"
-            con.execute(
-                f"CREATE TEMP VIEW stg_{name} AS SELECT t.* FROM {rows} t "
-                "SEMI JOIN state s USING (source_path, part)"
+            con.register(
+                f"empty_{name}",
+                schema.empty_table().append_column("part", pa.array([], pa.string())),
             )
+            selects = [f"SELECT * FROM empty_{name}"]
+            if whole:
+                selects.append(f"SELECT * FROM read_parquet({_parquet_list(parts, whole, name)})")
+            if partial:
+                selects.append(
+                    f"SELECT t.* FROM read_parquet({_parquet_list(parts, partial, name)}) t "
+                    "SEMI JOIN state s USING (source_path, part)"
+                )
+            con.execute(f"CREATE TEMP VIEW stg_{name} AS {' UNION ALL '.join(selects)}")
         con.execute(f"CREATE TEMP TABLE winners AS {WINNERS}")
         for table, query in TABLES.items():
             if table == "story_clusters":
@@ -154,6 +156,25 @@ def _build(parts, state, snapshot_dir, compact_into, spill_dir, memory_limit) ->
         if compact_into is not None:
             _compact(con, compact_into)
     return counts
+
+
+def current_parts(parts: Path, state: pa.Table) -> tuple[list[str], list[str]]:
+    """The parts `state` names, split in two: those whose every file is current (all of a
+    full load's), read whole, and those where later runs replaced some files, whose rows
+    are filtered by the state."""
+    whole, partial = [], []
+    counts = pc.value_counts(state["part"])
+    for part, current in zip(
+        counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
+    ):
+        files = parts / part / "files.parquet"  # a compacted part has none: filtered
+        read = pq.ParquetFile(files).metadata.num_rows if files.exists() else None
+        (whole if read == current else partial).append(part)
+    return sorted(whole), sorted(partial)
+
+
+def _parquet_list(parts: Path, names: list[str], table: str) -> str:
+    return _sql_list([str(parts / part / f"{table}.parquet") for part in names])
 
 
 def _register_clusters(con: duckdb.DuckDBPyConnection) -> None:

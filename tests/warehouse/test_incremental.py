@@ -16,6 +16,7 @@ import warehouse.pipeline as pipeline
 import warehouse.store as store_module
 from tests.warehouse.helpers import OLD, tables, write
 from warehouse import Warehouse
+from warehouse.build import current_parts
 from warehouse.catalog import published_snapshot
 from warehouse.pipeline import run_ingest
 from warehouse.source import Candidate
@@ -373,3 +374,21 @@ def test_a_clock_that_stepped_back_keeps_the_snapshot_readers_may_hold(tmp_path,
     monkeypatch.undo()
     run_ingest(source, wh, full_refresh=True, keep_snapshots=1)
     assert not (wh.snapshots / first).exists()  # one run later it goes
+
+
+def test_parts_read_whole_only_while_every_file_in_them_is_current(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    for i in range(6):
+        write(source, f"{i}.md", doc(f"https://e.com/{i}"))
+    run_ingest(source, wh, chunk_size=3)  # parts 0 (0-2.md) and 1 (3-5.md)
+    state = store_module.published_state(wh)
+    assert current_parts(wh.parts, state) == (sorted(set(state["part"].to_pylist())), [])
+
+    write(source, "4.md", doc("https://e.com/4", title="edited"), OLD + 1)
+    run_ingest(source, wh, chunk_size=3)
+    state = store_module.published_state(wh)
+    first_run = sorted(set(state["part"].to_pylist()))
+    whole, partial = current_parts(wh.parts, state)
+    # the part holding 4.md's old rows is filtered; the other old part and the new one are not
+    assert partial == [first_run[1]] and whole == [first_run[0], first_run[2]]
+    assert tables(wh) == full_refresh_of(source, tmp_path)
