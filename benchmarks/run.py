@@ -119,9 +119,12 @@ def newsfront_runs(source: Path, work: Path, env: dict) -> dict:
     ]
     startup = sorted(startups, key=lambda m: m["seconds"])[1]  # the median of three
     full = measure([*NEWSFRONT, "run", str(source), "-w", str(work / "wh")], env)
+    full["stages"] = last_run_stages(work / "wh")
     unchanged = measure([*NEWSFRONT, "run", str(source), "-w", str(work / "wh")], env)
+    unchanged["stages"] = last_run_stages(work / "wh")
     changed_files = touch_one_percent(source, 1)
     changed = measure([*NEWSFRONT, "run", str(source), "-w", str(work / "wh")], env)
+    changed["stages"] = last_run_stages(work / "wh")
     return {
         "startup": startup,
         "full": full,
@@ -129,6 +132,20 @@ def newsfront_runs(source: Path, work: Path, env: dict) -> dict:
         "one_percent": changed,
         "changed_files": changed_files,
     }
+
+
+def last_run_stages(warehouse: Path) -> dict:
+    """Where the last run's time went, from its `load_runs` row."""
+    sys.path.insert(0, str(ROOT))
+    from warehouse import connect
+
+    stages = ("listing", "staging", "publishing")
+    with connect(warehouse) as con:
+        row = con.execute(
+            f"SELECT {', '.join(f'{s}_seconds' for s in stages)} FROM load_runs "
+            "ORDER BY started_at DESC LIMIT 1"
+        ).fetchone()
+    return dict(zip(stages, row, strict=True))
 
 
 QUERIES = {
@@ -262,6 +279,21 @@ def report(size: int, f: dict) -> None:
         f"{'newsfront, 1% changed':<34}{f['one_percent']['seconds']:>9.2f}"
         f"   beyond start-up: {changed:.2f} s = {changed / net:.1%} of a full load"
     )
+    print("\nwhere newsfront's time goes (s, from load_runs; the rest is Prefect and start-up)")
+    print(f"{'run':<34}{'listing':>9}{'staging':>9}{'publishing':>12}{'rest':>8}")
+    for key, label in (
+        ("full", "full load"),
+        ("unchanged", "nothing changed"),
+        ("one_percent", "1% changed"),
+    ):
+        stages = f[key].get("stages") or {}
+        if None in stages.values() or not stages:
+            continue
+        rest = f[key]["seconds"] - sum(stages.values())
+        print(
+            f"{label:<34}{stages['listing']:>9.2f}{stages['staging']:>9.2f}"
+            f"{stages['publishing']:>12.2f}{rest:>8.2f}"
+        )
 
 
 def report_queries(q: dict) -> None:

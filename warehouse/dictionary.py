@@ -182,6 +182,10 @@ DICTIONARY: dict[str, Table] = {
             "files_rejected": "Files read and rejected in this run.",
             "articles": "Articles in the warehouse after the run.",
             "error": "What stopped a failed run.",
+            "listing_seconds": "Seconds spent listing the source, reading the state and "
+            "planning what to read; NULL for a run that did not finish.",
+            "staging_seconds": "Seconds spent reading and parsing files into staged parts.",
+            "publishing_seconds": "Seconds spent building and publishing the snapshot.",
         },
     ),
     "article_facts": Table(

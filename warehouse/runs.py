@@ -33,6 +33,10 @@ RUN_SCHEMA = pa.schema(
         ("files_rejected", pa.int64()),
         ("articles", pa.int64()),
         ("error", pa.string()),
+        # where the run's time went (NULL for a run that did not finish its work)
+        ("listing_seconds", pa.float64()),
+        ("staging_seconds", pa.float64()),
+        ("publishing_seconds", pa.float64()),
     ]
 )
 
@@ -44,7 +48,8 @@ def new_run_id(now: dt.datetime) -> str:
 
 def record_run(warehouse: Warehouse, run: dict) -> None:
     warehouse.runs.mkdir(parents=True, exist_ok=True)
-    row = {name: run.get(name) for name in RUN_SCHEMA.names}
+    seconds = {f"{stage}_seconds": value for stage, value in (run.get("seconds") or {}).items()}
+    row = {name: run.get(name, seconds.get(name)) for name in RUN_SCHEMA.names}
     target = warehouse.runs / f"{run['run_id']}.parquet"
     tmp = target.with_suffix(".tmp")
     pq.write_table(pa.Table.from_pylist([row], schema=RUN_SCHEMA), tmp)

@@ -275,6 +275,17 @@ def test_a_failed_run_is_recorded_with_its_error_and_changes_nothing(tmp_path, m
     assert runs == [("succeeded", None), ("failed", "OSError: disk full")]
     run_ingest(source, wh)
     assert len(tables(wh)["articles"]) == 2
+    with connect(wh.root) as con:
+        timings = con.execute(
+            "SELECT status, listing_seconds, staging_seconds, publishing_seconds, "
+            "epoch(finished_at - started_at) FROM load_runs"
+        ).fetchall()
+    # where each finished run's time went, within its duration; none for the failed one
+    assert [row[0] for row in timings] == ["succeeded", "failed", "succeeded"]
+    assert timings[1][1:4] == (None, None, None)
+    for _, *stages, total in (timings[0], timings[2]):
+        assert all(stage >= 0 for stage in stages) and sum(stages) <= total + 0.01
+        assert stages[2] > 0  # a snapshot was built and published
 
 
 def test_a_file_that_vanishes_after_listing_is_unreadable(tmp_path, monkeypatch):
