@@ -40,8 +40,9 @@ _BEFORE_INDICATOR = frozenset(" \n[]{},")
 _SURROGATE_ESCAPE = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F]")
 _BLOCK_SCALAR = re.compile(r"[|>][-+0-9]*[ \t]*(?:#[^\n]*)?$", re.MULTILINE)
 # A plain value YAML 1.2 may type, after `: ` at the end of a line. Quoting it is exact as a
-# mapping value and harmless in a comment; anywhere else (inside a multi-line string) the
-# string then holds `: '<value>'`, which _check looks for, or the text no longer parses.
+# mapping value and harmless in a comment; anywhere else (inside a multi-line string, or a
+# quoted key such as `"a: 1 #": x`) that string then holds `: '<value>'`, which _check looks
+# for in values and keys, or the text no longer parses.
 _TYPED = (
     r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?"
     r"|[-+]?0[xXoObB][0-9a-fA-F_]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
@@ -108,8 +109,11 @@ def _check(root: object, quoted: bool) -> None:
         if depth > MAX_DEPTH:
             raise _Unsure
         if type(container) is dict:
-            if any(type(key) is not str for key in container):
-                raise _Unsure
+            for key in container:
+                if type(key) is not str:
+                    raise _Unsure
+                if quoted and "'" in key and _QUOTED_MARK.search(key):
+                    raise _Unsure  # a quoted key holding `: 1 #` was quoted inside
             nodes += len(container)
             values = container.values()
         elif type(container) is list:

@@ -13,11 +13,13 @@ import os
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from warehouse.build import TABLES, _sql_str
 from warehouse.dictionary import comment_statements
 from warehouse.layout import Warehouse
 from warehouse.objects import is_url
+from warehouse.runs import RUN_SCHEMA
 
 CATALOG_FILE = "catalog.duckdb"
 ROOT_FILE = "catalog.root"
@@ -97,11 +99,30 @@ def view_statements(warehouse: Warehouse, snapshot_dir: Path) -> list[str]:
             f"CREATE OR REPLACE VIEW {table} AS SELECT {columns} FROM read_parquet({source})"
         )
     runs = _sql_str(str(warehouse.runs.absolute() / "*.parquet"))
+    # today's columns first, by name: runs recorded by an older version lack the newer ones
     statements.append(
-        "CREATE OR REPLACE VIEW load_runs AS SELECT * FROM "
-        f"read_parquet({runs}, union_by_name = true) ORDER BY started_at"
+        f"CREATE OR REPLACE VIEW load_runs AS SELECT * FROM ({_empty_runs()}) "
+        f"UNION ALL BY NAME SELECT * FROM read_parquet({runs}, union_by_name = true) "
+        "ORDER BY started_at"
     )
     return statements + derived_view_statements()
+
+
+_DUCKDB_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.int64(): "BIGINT",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+    pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
+}
+
+
+def _empty_runs() -> str:
+    """A SELECT of no rows with load_runs' columns, in order and typed."""
+    columns = ", ".join(
+        f"NULL::{_DUCKDB_TYPES[field.type]} AS {field.name}" for field in RUN_SCHEMA
+    )
+    return f"SELECT {columns} WHERE false"
 
 
 def derived_view_statements(temporary: bool = False) -> list[str]:

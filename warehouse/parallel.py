@@ -12,9 +12,11 @@ the caller should stage these jobs itself rather than submit them) and `close()`
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import forkserver
 
@@ -45,8 +47,10 @@ class ProcessStager:
         forkserver.ensure_running()
         self.workers = workers or default_workers()
         self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        self.used = False
 
     def submit(self, job: ChunkJob) -> Future:
+        self.used = True
         return self.pool.submit(stage_chunk, job)
 
     def runs_here(self, jobs: list[ChunkJob]) -> bool:
@@ -56,9 +60,13 @@ class ProcessStager:
         """Let the workers and the forkserver exit (idempotent): their memory (about 100 MB
         each) is then free for the build. A later stager starts a new forkserver."""
         self.pool.shutdown(wait=True, cancel_futures=True)
-        # `_stop` is private (CPython's own tests use it) but there since 3.8: checked
-        # by tests/warehouse/test_parallel.py
-        forkserver._forkserver._stop()
+        server = forkserver._forkserver  # private, but there since 3.8 (its tests use it);
+        # tests/warehouse/test_parallel.py checks these two names
+        if not self.used and server._forkserver_pid is not None:
+            # never used (a small run parsed in-process): no need to wait for its imports
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server._forkserver_pid, signal.SIGTERM)
+        server._stop()
 
     def __enter__(self) -> ProcessStager:
         return self

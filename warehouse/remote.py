@@ -47,7 +47,7 @@ from warehouse.layout import Warehouse
 from warehouse.lock import WarehouseLocked
 from warehouse.objects import object_store
 from warehouse.pipeline import run_ingest
-from warehouse.runs import record_run
+from warehouse.runs import RUN_SCHEMA, record_run
 from warehouse.state import read_state
 from warehouse.store import DEFAULT_KEEP_SNAPSHOTS, WarehouseError
 
@@ -108,7 +108,9 @@ class RemoteWarehouse:
                     try:
                         self.push(current, keep, lock, previous=before)
                     except BaseException as exc:
-                        summary.update(status="failed", error=f"publishing failed: {exc}")
+                        summary.update(
+                            status="failed", error=f"publishing failed: {exc}", seconds=None
+                        )
                         record_run(self.mirror, summary)
                         raise
             finally:
@@ -310,7 +312,10 @@ def connect_remote(url: str, storage_options: dict | None = None) -> duckdb.Duck
         pq.read_table(key, filesystem=filesystem)
         for key in _find(warehouse.fs, warehouse._key("runs"))
     ]
-    con.register("_load_runs_data", pa.concat_tables(runs, promote_options="default"))
+    # with an empty table of today's schema first: runs recorded by an older version lack
+    # the newer columns, which are then NULL
+    runs = pa.concat_tables([RUN_SCHEMA.empty_table(), *runs], promote_options="default")
+    con.register("_load_runs_data", runs)
     con.execute("CREATE TEMP VIEW load_runs AS SELECT * FROM _load_runs_data ORDER BY started_at")
     for statement in derived_view_statements(temporary=True):
         con.execute(statement)

@@ -88,6 +88,7 @@ KEYS = st.sampled_from(
     [
         *("title", "quality", "heat", "published", "width", "x", "a b", "k-1", "url", "topics"),
         *('"quoted: key"', "'it''s'", "ключ", "12", "true", "null", "# note", "x #", '"a\n  b"'),
+        *('"q: 1 #"', "'q: 1 #'", '"q: 1"'),
     ]
 )
 SCALARS = st.sampled_from(
@@ -178,6 +179,13 @@ def test_mutated_seed_rows_are_identical(raw):
 )
 def test_escapes_give_the_same_outcome(raw):
     same_rows(raw)
+
+
+def test_a_quoted_key_that_looks_like_a_typed_value_keeps_its_text():
+    # the `: 1` inside the key is quoted like a value (` #` reads as a comment there)
+    text = '"score: 10 # of 10": good\n'
+    assert agrees_or_declines(text)
+    same_rows(b"---\ntitle: t\nwebUrl: http://x.com/a\n" + text.encode() + b"---\nbody\n")
 
 
 def test_a_document_marker_at_the_start_is_left_to_the_exact_reader():

@@ -2,11 +2,14 @@ import os
 import subprocess
 import sys
 
+import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import build_warehouse
+from tests.conftest import SEED, build_warehouse
 from warehouse import Warehouse, connect
+from warehouse.catalog import published_snapshot, write_catalog
 from warehouse.lock import RunLock
+from warehouse.runs import RUN_SCHEMA
 from warehouse.store import WarehouseError, claim
 
 
@@ -75,3 +78,22 @@ def test_second_lock_holder_is_refused_with_the_holder_named(tmp_path):
         assert f"pid {os.getpid()}" in holder.stdout
     with RunLock(lock):  # released: free again
         pass
+
+
+def test_load_runs_has_todays_columns_when_only_older_runs_recorded_them(tmp_path):
+    # runs recorded by the previous version lack the *_seconds columns: they read as NULL
+    root = build_warehouse(tmp_path / "wh", {"a.md": SEED.read_bytes()})
+    wh = Warehouse(root)
+    for path in wh.runs.glob("*.parquet"):
+        table = pq.read_table(path)
+        pq.write_table(table.drop_columns([c for c in table.column_names if "seconds" in c]), path)
+    write_catalog(wh, wh.snapshots / published_snapshot(wh))
+    with connect(root) as con:
+        rows = con.execute(
+            "SELECT status, listing_seconds, staging_seconds, publishing_seconds FROM load_runs"
+        ).fetchall()
+        columns = [
+            c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE load_runs)").fetchall()
+        ]
+    assert rows == [("succeeded", None, None, None)]
+    assert columns == RUN_SCHEMA.names

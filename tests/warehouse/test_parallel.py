@@ -50,3 +50,12 @@ def test_workers_stage_chunks_and_close_stops_the_forkserver(tmp_path):
         assert articles["source_path"].to_pylist() == ["a.md", "b.md"]
         assert not alive(server)  # stopped and reaped
         stager.close()  # closing twice is harmless
+
+
+def test_an_unused_stager_stops_its_forkserver_too():
+    # a small run parses in its own process: the forkserver started for it must not linger
+    stager = ProcessStager(workers=2)
+    server = forkserver._forkserver._forkserver_pid
+    assert server is not None and alive(server)
+    stager.close()
+    assert not alive(server) and forkserver._forkserver._forkserver_pid is None

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import fsspec
+import pyarrow.parquet as pq
 import pytest
 
 import warehouse.remote as remote_module
@@ -199,3 +200,26 @@ def test_parts_written_straight_into_the_store(fs, bucket, tmp_path, monkeypatch
     assert tables(url) == local_tables(fs, source, tmp_path / "local")
     for destination in destinations:
         assert fs.exists(destination.removeprefix("s3://") + "/files.parquet")
+
+
+def test_runs_recorded_by_an_older_version_read_with_todays_columns(fs, bucket, tmp_path):
+    # the previous version's run records lack the *_seconds columns
+    source = upload_corpus(fs, bucket)
+    RemoteWarehouse(f"s3://{bucket}/wh", cache_dir=tmp_path / "cache").run(source)
+    for key in fs.find(f"{bucket}/wh/runs"):
+        with fs.open(key, "rb") as handle:
+            table = pq.read_table(handle)
+        table = table.drop_columns([c for c in table.column_names if "seconds" in c])
+        with fs.open(key, "wb") as handle:
+            pq.write_table(table, handle)
+    with connect(f"s3://{bucket}/wh") as con:
+        assert con.execute("SELECT status, staging_seconds FROM load_runs").fetchall() == [
+            ("succeeded", None)
+        ]
+    # a new machine's mirror pulls those records and runs on
+    summary = RemoteWarehouse(f"s3://{bucket}/wh", cache_dir=tmp_path / "new-cache").run(source)
+    assert summary["files_unchanged"] == summary["files_seen"]
+    with connect(f"s3://{bucket}/wh") as con:
+        assert con.execute(
+            "SELECT staging_seconds IS NULL FROM load_runs ORDER BY started_at"
+        ).fetchall() == [(True,), (False,)]
