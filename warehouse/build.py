@@ -142,7 +142,8 @@ def _build(parts, state, snapshot_dir, compact_into, spill_dir, memory_limit) ->
                     f"SELECT t.* FROM read_parquet({_parquet_list(parts, partial, name)}) t "
                     "SEMI JOIN state s USING (source_path, part)"
                 )
-            con.execute(f"CREATE TEMP VIEW stg_{name} AS {' UNION ALL '.join(selects)}")
+            # by name, not by position: the parts and the empty table need only the same columns
+            con.execute(f"CREATE TEMP VIEW stg_{name} AS {' UNION ALL BY NAME '.join(selects)}")
         con.execute(f"CREATE TEMP TABLE winners AS {WINNERS}")
         for table, query in TABLES.items():
             if table == "story_clusters":
