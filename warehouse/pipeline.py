@@ -134,10 +134,11 @@ def _run(
         f"{len(plan.to_read)} to read, {plan.deleted} deleted"
     )
 
-    jobs = []
+    jobs, folders = [], []
     for index, start in enumerate(range(0, len(plan.to_read), chunk_size)):
         chunk = plan.to_read[start : start + chunk_size]
         folder = part_dir(warehouse, run_id, index)
+        folders.append(folder)
         jobs.append(
             ChunkJob(
                 source=str(source),
@@ -154,7 +155,6 @@ def _run(
     summaries = stage_chunks(jobs)
     staged = time.perf_counter()
 
-    folders = [part_dir(warehouse, run_id, index) for index in range(len(jobs))]
     del jobs  # every path of the run, as Python objects: not needed by the build
     fetch_parts(folders)
     read = read_files(warehouse, folders)
