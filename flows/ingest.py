@@ -52,12 +52,12 @@ def stage_as_tasks(stager: ProcessStager | DaskStager, log):
         window: deque[tuple[ChunkJob, PrefectFuture]] = deque()
         results: list[dict] = []
         try:
-            with StagingProgress(sum(len(job.paths) for job in jobs), log) as progress:
+            with StagingProgress(sum(job.file_count for job in jobs), log) as progress:
 
                 def collect() -> None:
                     job, future = window.popleft()
                     results.append(future.result())
-                    progress.advance(len(job.paths))
+                    progress.advance(job.file_count)
 
                 for job in jobs:
                     if len(window) >= 4 * stager.workers:

@@ -29,7 +29,7 @@ INLINE_FILES = 5_000
 
 
 def _files(jobs: list[ChunkJob]) -> int:
-    return sum(len(job.paths) for job in jobs)
+    return sum(job.file_count for job in jobs)
 
 
 def default_workers() -> int:

@@ -122,40 +122,40 @@ def _run(
     where `part_location(folder)` says (the folder itself, or a URL for workers that cannot
     see it); `fetch_parts` then brings them into the folders."""
     clock = time.perf_counter()
-    candidates = list_candidates(source, storage_options)
+    listing = list_candidates(source, storage_options)
     previous = empty_state() if full_refresh else published_state(warehouse)
-    plan = plan_run(candidates, previous, PARSER_VERSION)
-    files_seen = len(candidates)
-    del candidates
+    plan = plan_run(listing, previous, PARSER_VERSION)
+    files_seen = listing.num_rows
+    del listing
     release_memory()
     listed = time.perf_counter()
+    to_read = plan.to_read.num_rows
     log(
         f"{files_seen} candidate files: {plan.unchanged} unchanged, "
-        f"{len(plan.to_read)} to read, {plan.deleted} deleted"
+        f"{to_read} to read, {plan.deleted} deleted"
     )
 
     jobs, folders = [], []
-    for index, start in enumerate(range(0, len(plan.to_read), chunk_size)):
-        chunk = plan.to_read[start : start + chunk_size]
+    for index, start in enumerate(range(0, to_read, chunk_size)):
         folder = part_dir(warehouse, run_id, index)
         folders.append(folder)
+        rows = pa.array(range(start, min(start + chunk_size, to_read)), pa.int64())
         jobs.append(
             ChunkJob(
                 source=str(source),
                 part_dir=part_location(folder),
                 part=part_id(warehouse, folder),
-                paths=tuple(candidate.path for candidate, _ in chunk),
-                known=tuple(known for _, known in chunk),
+                # taken, not sliced: a slice would pickle the buffers of every chunk
+                files=plan.to_read.take(rows),
                 max_bytes=max_bytes,
-                listed=tuple((candidate.size, candidate.mtime_ns) for candidate, _ in chunk),
                 storage_options=storage_options,
             )
         )
-    plan.to_read.clear()  # the jobs hold what the chunks need
+    plan.to_read = plan.to_read.schema.empty_table()  # the jobs hold what the chunks need
     summaries = stage_chunks(jobs)
     staged = time.perf_counter()
 
-    del jobs  # every path of the run, as Python objects: not needed by the build
+    del jobs  # every path of the run: not needed by the build
     fetch_parts(folders)
     read = read_files(warehouse, folders)
     files = (
@@ -167,12 +167,14 @@ def _run(
         pc.any(pc.not_equal(files["outcome"], "unchanged")).as_py()
     )
     state = next_state(plan, previous, files, PARSER_VERSION)
-    del read, files
+    same_state = state.equals(previous)
+    deleted, unchanged = plan.deleted, plan.unchanged
+    del read, files, previous, plan
     release_memory()  # before DuckDB takes its share
     current = None if full_refresh else published_snapshot(warehouse)
     if current and not has_every_table(warehouse, current):
         tables_changed = True  # written by an older version: build every table
-    if current and not tables_changed and state.equals(previous) and catalog_is_here(warehouse):
+    if current and not tables_changed and same_state and catalog_is_here(warehouse):
         counts = published_counts(warehouse)  # nothing to publish: all is as published
     else:
         # tables unchanged (files touched, or the warehouse folder moved): link, not build
@@ -184,8 +186,8 @@ def _run(
     return {
         "files_seen": files_seen,
         "files_parsed": sum(s["parsed"] for s in summaries),
-        "files_unchanged": plan.unchanged + sum(s["unchanged"] for s in summaries),
-        "files_deleted": plan.deleted,
+        "files_unchanged": unchanged + sum(s["unchanged"] for s in summaries),
+        "files_deleted": deleted,
         "files_rejected": rejected.total(),
         "articles": counts["articles"],
         "rejected_by_reason": dict(sorted(rejected.items())),

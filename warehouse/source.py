@@ -11,8 +11,8 @@ import errno
 import os
 from pathlib import Path
 from stat import S_ISREG
-from typing import NamedTuple
 
+import pyarrow as pa
 from fsspec import AbstractFileSystem
 
 from transforms.errors import Rejection
@@ -26,14 +26,49 @@ class SourceError(Exception):
     """The source as a whole cannot be listed (missing, not a folder)."""
 
 
-class Candidate(NamedTuple):
-    path: str  # relative to the source root, `/` separators
-    size: int | None  # None when the file cannot be stat'ed (it will be rejected)
-    mtime_ns: int | None
+# One row per candidate file. `path` is relative to the source root, with `/` separators,
+# as the name's own bytes: a name that is not UTF-8 stays exact.
+LISTING_SCHEMA = pa.schema(
+    [
+        ("path", pa.binary()),
+        ("size_bytes", pa.int64()),  # null when the file cannot be stat'ed (it is rejected)
+        ("mtime_ns", pa.int64()),
+    ]
+)
 
 
-def list_candidates(root: Path | str, storage_options: dict | None = None) -> list[Candidate]:
-    """Candidate files below `root`, sorted by path, with their size and mtime.
+class Listing:
+    """Collects candidates into Arrow batches of `BATCH` rows, so listing a large source
+    never holds one Python object per file (measured at 500,000 files: those objects, and
+    the heap they fragmented, kept about 190 MB in the run's process until its end)."""
+
+    BATCH = 65_536
+
+    def __init__(self) -> None:
+        self.batches: list[pa.RecordBatch] = []
+        self.columns: tuple[list, list, list] = ([], [], [])
+
+    def add(self, path: str, size: int | None, mtime_ns: int | None) -> None:
+        paths, sizes, mtimes = self.columns
+        paths.append(path.encode("utf-8", "surrogateescape"))  # as os.fsencode on Linux
+        sizes.append(size)
+        mtimes.append(mtime_ns)
+        if len(paths) == self.BATCH:
+            self._flush()
+
+    def table(self) -> pa.Table:
+        """Every candidate added, sorted by path in byte order."""
+        self._flush()
+        return pa.Table.from_batches(self.batches, LISTING_SCHEMA).sort_by("path")
+
+    def _flush(self) -> None:
+        if self.columns[0]:
+            self.batches.append(pa.record_batch(list(self.columns), schema=LISTING_SCHEMA))
+            self.columns = ([], [], [])
+
+
+def list_candidates(root: Path | str, storage_options: dict | None = None) -> pa.Table:
+    """Candidate files below `root`, as a LISTING_SCHEMA table sorted by path.
 
     Names starting with `.` are skipped at every level. Links to folders are not followed,
     so no loop or second path to the same folder can arise. Links to files are listed like
@@ -44,7 +79,7 @@ def list_candidates(root: Path | str, storage_options: dict | None = None) -> li
     root = Path(root)
     if not root.is_dir():
         raise SourceError(f"source folder {str(root)!r} does not exist or is not a folder")
-    found: list[Candidate] = []
+    found = Listing()
     pending = [(root, "")]
     while pending:
         folder, prefix = pending.pop()
@@ -62,12 +97,11 @@ def list_candidates(root: Path | str, storage_options: dict | None = None) -> li
             if is_dir:
                 pending.append((Path(entry.path), prefix + entry.name + "/"))
             elif entry.name.endswith(SUFFIXES) and not _is_dir_link(entry):
-                found.append(_candidate(entry, prefix + entry.name))
-    found.sort()
-    return found
+                found.add(prefix + entry.name, *_stat_entry(entry))
+    return found.table()
 
 
-def _list_objects(url: str, storage_options: dict | None) -> list[Candidate]:
+def _list_objects(url: str, storage_options: dict | None) -> pa.Table:
     fs, base = object_store(url, storage_options)
     try:
         listing = fs.find(base, detail=True) if fs.isdir(base) else None
@@ -75,7 +109,7 @@ def _list_objects(url: str, storage_options: dict | None) -> list[Candidate]:
         raise SourceError(f"source {url!r} cannot be listed: {exc}") from None
     if listing is None:
         raise SourceError(f"source {url!r} does not exist or is not a folder")
-    found = []
+    found = Listing()
     for key, info in listing.items():
         rel = key[len(base) :].lstrip("/")
         if (
@@ -83,17 +117,16 @@ def _list_objects(url: str, storage_options: dict | None) -> list[Candidate]:
             and rel.endswith(SUFFIXES)
             and not any(name.startswith(".") for name in rel.split("/"))
         ):
-            found.append(Candidate(rel, info.get("size"), mtime_ns(info)))
-    found.sort()
-    return found
+            found.add(rel, info.get("size"), mtime_ns(info))
+    return found.table()
 
 
-def _candidate(entry: os.DirEntry, rel: str) -> Candidate:
+def _stat_entry(entry: os.DirEntry) -> tuple[int | None, int | None]:
     try:
         stat = entry.stat()  # follows a link to its file
     except OSError:
-        return Candidate(rel, None, None)
-    return Candidate(rel, stat.st_size, stat.st_mtime_ns)
+        return None, None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _is_dir_link(entry: os.DirEntry) -> bool:
@@ -148,8 +181,8 @@ def read_candidate(
 def fetch_objects(
     fs: AbstractFileSystem,
     base: str,
-    paths: tuple[str, ...],
-    listed: tuple[tuple[int | None, int | None], ...],
+    paths: list[str],
+    listed: list[tuple[int | None, int | None]],
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> dict[str, tuple[bytes, int | None] | Rejection]:
     """Each object's bytes and listed mtime, or its Rejection, fetched concurrently.
@@ -199,6 +232,15 @@ def display_path(path: str) -> str:
     if path.isascii():
         return path
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def display_paths(paths: pa.ChunkedArray) -> pa.ChunkedArray:
+    """display_path of each path of a listing (bytes), as Arrow text."""
+    try:
+        return paths.cast(pa.string())  # every name is UTF-8: shown as it is
+    except pa.ArrowInvalid:
+        shown = [path.decode("utf-8", "backslashreplace") for path in paths.to_pylist()]
+        return pa.chunked_array([pa.array(shown, pa.string())])
 
 
 def _too_large(size: int, max_bytes: int) -> str:

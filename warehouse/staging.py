@@ -52,15 +52,19 @@ class ChunkJob:
     source: str
     part_dir: str  # a folder, or an object-store URL (see warehouse.remote)
     part: str  # the part's id, written into every staged row
-    paths: tuple[str, ...]
-    # per path, what was last staged for it (sha256, "reason: detail" if rejected), or None:
-    # equal bytes are not parsed again, and a file rejected unread (unreadable, too_large)
-    # that is rejected the same way again is unchanged
-    known: tuple[tuple[str | None, str | None] | None, ...]
+    # the chunk's files: rows of the plan's `to_read` (warehouse.state.TO_READ_SCHEMA), as
+    # Arrow, so the run's process holds no Python object per file while chunks wait. The
+    # listed size and mtime serve an object store, whose reads give no metadata.
+    files: pa.Table
     max_bytes: int = DEFAULT_MAX_BYTES
-    # per path, (size, mtime_ns) as listed: an object store's reads give no metadata
-    listed: tuple[tuple[int | None, int | None], ...] = ()
     storage_options: dict | None = None  # for an object-store source
+
+    @property
+    def file_count(self) -> int:
+        return self.files.num_rows
+
+    def paths(self) -> list[str]:
+        return [path.decode("utf-8", "surrogateescape") for path in self.files["path"].to_pylist()]
 
 
 def stage_chunk(job: ChunkJob) -> dict:
@@ -70,10 +74,16 @@ def stage_chunk(job: ChunkJob) -> dict:
     files: dict[str, list] = {name: [] for name in FILES_SCHEMA.names}
     outcomes: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
-    for index, (rel_path, known, read) in enumerate(
-        zip(job.paths, job.known, _reads(job), strict=True)
+    paths = job.paths()
+    for index, (rel_path, known_sha, known_rejection, read) in enumerate(
+        zip(
+            paths,
+            job.files["known_sha256"].to_pylist(),
+            job.files["known_rejection"].to_pylist(),
+            _reads(job, paths),
+            strict=True,
+        )
     ):
-        known_sha, known_rejection = known or (None, None)
         shown = display_path(rel_path)
         size = mtime_ns = sha256 = rejection_text = None
         try:
@@ -81,7 +91,7 @@ def stage_chunk(job: ChunkJob) -> dict:
                 raise read
             raw, mtime_ns = read
             size, sha256 = len(raw), hashlib.sha256(raw).hexdigest()
-            if known is not None and sha256 == known_sha:
+            if sha256 == known_sha:
                 outcome = "unchanged"
             else:
                 staged.add_parsed(shown, sha256, size, parse_article(raw))
@@ -89,10 +99,10 @@ def stage_chunk(job: ChunkJob) -> dict:
         except Rejection as rejection:
             if size is None:  # not read: describe the file as it is on disk, if it is
                 size, mtime_ns = (
-                    job.listed[index] if is_url(source) else _stat(os.path.join(source, rel_path))
+                    _listed(job, index) if is_url(source) else _stat(os.path.join(source, rel_path))
                 )
             rejection_text = f"{rejection.reason}: {rejection.detail}"
-            if known is not None and sha256 is None and rejection_text == known_rejection:
+            if sha256 is None and rejection_text == known_rejection:
                 outcome = "unchanged"  # still unreadable (or too large) in the same way
             else:
                 staged.add_rejected(shown, sha256, size, rejection)
@@ -117,28 +127,36 @@ def stage_chunk(job: ChunkJob) -> dict:
     else:
         write_part(staged, files, Path(job.part_dir), job.part)
     return {
-        "files": len(job.paths),
+        "files": job.file_count,
         "parsed": outcomes["article"],
         "unchanged": outcomes["unchanged"],
         "rejected": dict(rejected),
     }
 
 
-def _reads(job: ChunkJob) -> Iterator[tuple[bytes, int | None] | Rejection]:
+def _reads(job: ChunkJob, paths: list[str]) -> Iterator[tuple[bytes, int | None] | Rejection]:
     """Each path's (bytes, mtime_ns) or Rejection, in order."""
     if is_url(job.source):
         fs, base = object_store(job.source, job.storage_options)
-        for start in range(0, len(job.paths), FETCH_BATCH):
-            paths = job.paths[start : start + FETCH_BATCH]
-            listed = job.listed[start : start + FETCH_BATCH]
-            fetched = fetch_objects(fs, base, paths, listed, job.max_bytes)
-            yield from (fetched[path] for path in paths)
+        listed = list(
+            zip(job.files["size_bytes"].to_pylist(), job.files["mtime_ns"].to_pylist(), strict=True)
+        )
+        for start in range(0, len(paths), FETCH_BATCH):
+            batch = paths[start : start + FETCH_BATCH]
+            fetched = fetch_objects(
+                fs, base, batch, listed[start : start + FETCH_BATCH], job.max_bytes
+            )
+            yield from (fetched[path] for path in batch)
         return
-    for path in job.paths:
+    for path in paths:
         try:
             yield read_candidate(job.source, path, job.max_bytes)
         except Rejection as rejection:
             yield rejection
+
+
+def _listed(job: ChunkJob, index: int) -> tuple[int | None, int | None]:
+    return job.files["size_bytes"][index].as_py(), job.files["mtime_ns"][index].as_py()
 
 
 def _stat(path: str) -> tuple[int | None, int | None]:

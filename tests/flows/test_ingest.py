@@ -54,7 +54,9 @@ def test_every_candidate_is_in_exactly_one_of_sources_and_rejected(loaded, corpu
         "SELECT source_path FROM article_sources UNION ALL "
         "SELECT source_path FROM rejected_files ORDER BY 1",
     )
-    assert [path for (path,) in listed] == [c.path for c in list_candidates(corpus)]
+    assert [path for (path,) in listed] == [
+        path.decode() for path in list_candidates(corpus)["path"].to_pylist()
+    ]
 
 
 def test_one_rejected_file_per_reason_with_a_detail(loaded):

@@ -19,7 +19,7 @@ from warehouse import Warehouse
 from warehouse.build import current_parts
 from warehouse.catalog import published_snapshot
 from warehouse.pipeline import run_ingest
-from warehouse.source import Candidate
+from warehouse.source import Listing
 from warehouse.state import STATE_SCHEMA, plan_run
 
 
@@ -52,23 +52,30 @@ def test_plan_keeps_unchanged_files_and_reads_the_rest():
     )
     at = STATE_SCHEMA.get_field_index("parser_version")
     previous = previous.set_column(at, "parser_version", [[1, 1, 1, 1, 0]])
-    plan = plan_run(
-        [
-            Candidate("grown.md", 11, 5),
-            Candidate("new.md", 3, 5),
-            Candidate("old-parser.md", 10, 5),
-            Candidate("same.md", 10, 5),
-            Candidate("touched.md", 10, 6),
-        ],
-        previous,
-        parser_version=1,
-    )
+    listing = Listing()
+    for path, size, mtime in [
+        ("touched.md", 10, 6),
+        ("grown.md", 11, 5),
+        ("new.md", 3, 5),
+        ("old-parser.md", 10, 5),
+        ("same.md", 10, 5),
+    ]:
+        listing.add(path, size, mtime)
+    plan = plan_run(listing.table(), previous, parser_version=1)
     assert plan.kept.column("source_path").to_pylist() == ["same.md"]
-    assert [(c.path, known) for c, known in plan.to_read] == [
-        ("grown.md", ("sha-grown.md", None)),
-        ("new.md", None),
-        ("old-parser.md", None),
-        ("touched.md", ("sha-touched.md", None)),
+    assert plan.to_read.to_pylist() == [
+        {**read, "path": read["path"].encode(), "known_rejection": None}
+        for read in [
+            {"path": "grown.md", "size_bytes": 11, "mtime_ns": 5, "known_sha256": "sha-grown.md"},
+            {"path": "new.md", "size_bytes": 3, "mtime_ns": 5, "known_sha256": None},
+            {"path": "old-parser.md", "size_bytes": 10, "mtime_ns": 5, "known_sha256": None},
+            {
+                "path": "touched.md",
+                "size_bytes": 10,
+                "mtime_ns": 6,
+                "known_sha256": "sha-touched.md",
+            },
+        ]
     ]
     assert plan.deleted == 1
 

@@ -9,18 +9,19 @@ import pyarrow.parquet as pq
 
 from tests.conftest import SEED
 from tests.warehouse.helpers import write
+from transforms.version import PARSER_VERSION
 from warehouse.parallel import ProcessStager
+from warehouse.source import Listing
 from warehouse.staging import ChunkJob
+from warehouse.state import empty_state, plan_run
 
 
 def job(source, part_dir, paths) -> ChunkJob:
-    return ChunkJob(
-        source=str(source),
-        part_dir=str(part_dir),
-        part=part_dir.name,
-        paths=tuple(paths),
-        known=(None,) * len(paths),
-    )
+    listing = Listing()
+    for path in paths:
+        listing.add(path, None, None)
+    files = plan_run(listing.table(), empty_state(), PARSER_VERSION).to_read
+    return ChunkJob(source=str(source), part_dir=str(part_dir), part=part_dir.name, files=files)
 
 
 def alive(pid: int) -> bool:

@@ -7,7 +7,7 @@ from warehouse.source import SourceError, list_candidates, read_candidate
 
 
 def paths(root):
-    return [candidate.path for candidate in list_candidates(root)]
+    return [os.fsdecode(path) for path in list_candidates(root)["path"].to_pylist()]
 
 
 def touch(root, rel, text="x"):
