@@ -7,7 +7,6 @@ each published table is then one SELECT over the views `stg_<name>`.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -100,28 +99,35 @@ PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 32768"
 
 def build_snapshot(
     parts: Path,
-    state: pa.Table,
+    state_file: Path,
     snapshot_dir: Path,
     compact_into: Path | None = None,
     spill_dir: Path | None = None,
 ) -> dict[str, int]:
     """Write every published table as `<snapshot_dir>/<table>.parquet`; return row counts.
 
-    `parts` is the folder of parts; `state` names each file's current part. With
-    `compact_into`, the current staged rows are also rewritten there as a single part.
+    `parts` is the folder of parts; the state in `state_file` names each file's current
+    part. With `compact_into`, the current staged rows are also rewritten there as a single
+    part.
     """
+    snapshot_dir.mkdir(parents=True, exist_ok=True)
+    whole, partial = current_parts(parts, pq.ParquetFile(state_file).read(columns=["part"]))
     for limit in MEMORY_LIMITS:
-        shutil.rmtree(snapshot_dir, ignore_errors=True)
-        snapshot_dir.mkdir(parents=True)
+        for table in TABLES:  # what a build that ran out of memory wrote
+            (snapshot_dir / f"{table}.parquet").unlink(missing_ok=True)
         try:
-            return _build(parts, state, snapshot_dir, compact_into, spill_dir, limit)
+            return _build(
+                parts, state_file, whole, partial, snapshot_dir, compact_into, spill_dir, limit
+            )
         except duckdb.OutOfMemoryException:
             if limit == MEMORY_LIMITS[-1]:
                 raise
     raise AssertionError("unreachable")
 
 
-def _build(parts, state, snapshot_dir, compact_into, spill_dir, memory_limit) -> dict[str, int]:
+def _build(
+    parts, state_file, whole, partial, snapshot_dir, compact_into, spill_dir, memory_limit
+) -> dict[str, int]:
     counts: dict[str, int] = {}
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
@@ -129,8 +135,10 @@ def _build(parts, state, snapshot_dir, compact_into, spill_dir, memory_limit) ->
         if spill_dir is not None:
             spill_dir.mkdir(parents=True, exist_ok=True)
             con.execute(f"SET temp_directory = {_sql_str(str(spill_dir))}")
-        con.register("state", state.select(["source_path", "part"]))
-        whole, partial = current_parts(parts, state)
+        con.execute(
+            "CREATE TEMP VIEW state AS SELECT source_path, part "
+            f"FROM read_parquet({_sql_str(str(state_file))})"
+        )
         for name, schema in STAGED_SCHEMAS.items():
             con.register(
                 f"empty_{name}",

@@ -38,6 +38,7 @@ from warehouse.store import (
     published_state,
     read_files,
     remove_stale,
+    write_state,
 )
 
 try:  # glibc's malloc_trim hands the heap's free pages back to the system
@@ -179,7 +180,10 @@ def _run(
     else:
         # tables unchanged (files touched, or the warehouse folder moved): link, not build
         same = current if current and not tables_changed else None
-        counts = publish(warehouse, run_id, state, same_tables_as=same)
+        write_state(warehouse, run_id, state)
+        del state  # on disk now: the build reads it from there
+        release_memory()
+        counts = publish(warehouse, run_id, same_tables_as=same)
     rejected: Counter[str] = Counter()
     for summary in summaries:
         rejected.update(summary["rejected"])

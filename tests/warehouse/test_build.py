@@ -8,7 +8,8 @@ import pytest
 
 from tests.conftest import build_warehouse
 from transforms.urls import article_id
-from warehouse import connect
+from warehouse import Warehouse, connect
+from warehouse.store import published_state
 
 
 def doc(url, published=None, title="T", extra=""):
@@ -163,3 +164,5 @@ def test_a_build_out_of_memory_is_tried_again_with_more(tmp_path, monkeypatch):
     monkeypatch.setattr(build_module, "MEMORY_LIMITS", ("1KB", "512MB"))
     con = build(tmp_path / "b", files)
     assert rows(con, "SELECT count(*) FROM article_topics") == [(100,)]
+    # the snapshot's state, written before the build, survived the failed attempt
+    assert published_state(Warehouse(tmp_path / "b" / "wh")).num_rows == 50
