@@ -13,7 +13,10 @@ Then start-up of `newsfront run` on the unchanged sample corpus against a bare o
 Prefect flow, and five analytical queries on the Parquet views against native DuckDB tables.
 
 It prints a table (files/s, ratios, wall time, peak memory as PSS of the whole process tree)
-and writes the figures to OUT/results.json. Machines here are shared: compare ratios within one run.
+and writes the figures to OUT/results.json. Given several sizes, it also prints how much
+newsfront's peak memory grows from the smallest to the largest (the baselines can be
+skipped for that: `--sizes 100000,500000 --skip-naive --skip-dlt`). Machines here are
+shared: compare ratios within one run.
 """
 
 from __future__ import annotations
@@ -229,6 +232,8 @@ def main() -> None:
         report(size, figures)
         results["sizes"][size]["queries"] = query_benchmark(work / "wh")
         report_queries(results["sizes"][size]["queries"])
+    if len(results["sizes"]) > 1:
+        results["memory_growth"] = memory_growth(results["sizes"])
     sample = ROOT / "examples" / "corpus"
     sample_wh = args.out / "work-sample" / "wh"
     measure([*NEWSFRONT, "run", str(sample), "-w", str(sample_wh)], env)
@@ -293,6 +298,21 @@ def report(size: int, f: dict) -> None:
             f"{label:<34}{stages['listing']:>9.2f}{stages['staging']:>9.2f}"
             f"{stages['publishing']:>12.2f}{rest:>8.2f}"
         )
+
+
+def memory_growth(sizes: dict[int, dict]) -> dict:
+    """newsfront's peak memory (the largest of its runs) at the smallest and largest size."""
+    small, large = min(sizes), max(sizes)
+    peaks = {
+        size: max(sizes[size][run]["peak_rss_mb"] for run in ("full", "unchanged", "one_percent"))
+        for size in (small, large)
+    }
+    growth = peaks[large] / peaks[small] - 1
+    print(
+        f"\nnewsfront's peak memory: {peaks[small]:.0f} MB at {small:,} files, "
+        f"{peaks[large]:.0f} MB at {large:,} files: {growth:+.1%}"
+    )
+    return {"peak_mb": peaks, "growth": round(growth, 3)}
 
 
 def report_queries(q: dict) -> None:

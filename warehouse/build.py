@@ -111,7 +111,7 @@ def build_snapshot(
     part.
     """
     snapshot_dir.mkdir(parents=True, exist_ok=True)
-    whole, partial = current_parts(parts, pq.ParquetFile(state_file).read(columns=["part"]))
+    whole, partial = current_parts(parts, state_parts(state_file))
     for limit in MEMORY_LIMITS:
         for table in TABLES:  # what a build that ran out of memory wrote
             (snapshot_dir / f"{table}.parquet").unlink(missing_ok=True)
@@ -169,12 +169,18 @@ def _build(
     return counts
 
 
-def current_parts(parts: Path, state: pa.Table) -> tuple[list[str], list[str]]:
-    """The parts `state` names, split in two: those whose every file is current (all of a
-    full load's), read whole, and those where later runs replaced some files, whose rows
-    are filtered by the state."""
+def state_parts(state_file: Path) -> pa.ChunkedArray:
+    """The state's `part` column, read as a dictionary (there are few distinct parts): at
+    500,000 files it then takes 19 MB and not 70."""
+    return pq.ParquetFile(state_file, read_dictionary=["part"]).read(columns=["part"])["part"]
+
+
+def current_parts(parts: Path, state_parts: pa.ChunkedArray) -> tuple[list[str], list[str]]:
+    """The parts the state names (`state_parts`, a part per file), split in two: those whose
+    every file is current (all of a full load's), read whole, and those where later runs
+    replaced some files, whose rows are filtered by the state."""
     whole, partial = [], []
-    counts = pc.value_counts(state["part"])
+    counts = pc.value_counts(state_parts)
     for part, current in zip(
         counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
     ):

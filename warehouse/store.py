@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from warehouse.build import TABLES, build_snapshot
+from warehouse.build import TABLES, build_snapshot, state_parts
 from warehouse.catalog import published_snapshot, write_catalog
 from warehouse.layout import Warehouse
 from warehouse.objects import is_url
@@ -110,9 +110,8 @@ def publish(warehouse: Warehouse, run_id: str, same_tables_as: str | None = None
     if same_tables_as is not None:
         counts = _link_tables(warehouse.snapshots / same_tables_as, building)
     else:
-        parts = pq.ParquetFile(state_file).read(columns=["part"]).column("part")
-        compact = warehouse.parts / run_id / "compact" if _many_small_parts(parts) else None
-        del parts
+        many = _many_small_parts(state_parts(state_file))
+        compact = warehouse.parts / run_id / "compact" if many else None
         counts = build_snapshot(warehouse.parts, state_file, building, compact, warehouse.tmp)
         if compact is not None:  # every file's rows are now in the compacted part
             state = read_state(state_file)

@@ -400,13 +400,13 @@ def test_parts_read_whole_only_while_every_file_in_them_is_current(tmp_path):
         write(source, f"{i}.md", doc(f"https://e.com/{i}"))
     run_ingest(source, wh, chunk_size=3)  # parts 0 (0-2.md) and 1 (3-5.md)
     state = store_module.published_state(wh)
-    assert current_parts(wh.parts, state) == (sorted(set(state["part"].to_pylist())), [])
+    assert current_parts(wh.parts, state["part"]) == (sorted(set(state["part"].to_pylist())), [])
 
     write(source, "4.md", doc("https://e.com/4", title="edited"), OLD + 1)
     run_ingest(source, wh, chunk_size=3)
     state = store_module.published_state(wh)
     first_run = sorted(set(state["part"].to_pylist()))
-    whole, partial = current_parts(wh.parts, state)
+    whole, partial = current_parts(wh.parts, state["part"])
     # the part holding 4.md's old rows is filtered; the other old part and the new one are not
     assert partial == [first_run[1]] and whole == [first_run[0], first_run[2]]
     assert tables(wh) == full_refresh_of(source, tmp_path)
