@@ -135,23 +135,23 @@ def _build(
         if spill_dir is not None:
             spill_dir.mkdir(parents=True, exist_ok=True)
             con.execute(f"SET temp_directory = {_sql_str(str(spill_dir))}")
-        con.execute(
-            "CREATE TEMP VIEW state AS SELECT source_path, part "
-            f"FROM read_parquet({_sql_str(str(state_file))})"
-        )
+        _find_superseded(con, parts, partial, state_file)
         for name, schema in STAGED_SCHEMAS.items():
             con.register(
                 f"empty_{name}",
                 schema.empty_table().append_column("part", pa.array([], pa.string())),
             )
             selects = [f"SELECT * FROM empty_{name}"]
-            if whole:
-                selects.append(f"SELECT * FROM read_parquet({_parquet_list(parts, whole, name)})")
-            if partial:
-                selects.append(
-                    f"SELECT t.* FROM read_parquet({_parquet_list(parts, partial, name)}) t "
-                    "SEMI JOIN state s USING (source_path, part)"
+            if whole or partial:
+                # One scan of every part, all through the same filter when any is needed: a
+                # union of filtered and unfiltered scans made the sorts that follow run out
+                # of 256 MB (measured at 500,000 files after a 1% change).
+                scan = (
+                    f"SELECT t.* FROM read_parquet({_parquet_list(parts, whole + partial, name)}) t"
                 )
+                if partial:
+                    scan += " ANTI JOIN superseded s USING (source_path, part)"
+                selects.append(scan)
             # by name, not by position: the parts and the empty table need only the same columns
             con.execute(f"CREATE TEMP VIEW stg_{name} AS {' UNION ALL BY NAME '.join(selects)}")
         con.execute(f"CREATE TEMP TABLE winners AS {WINNERS}")
@@ -178,7 +178,7 @@ def state_parts(state_file: Path) -> pa.ChunkedArray:
 def current_parts(parts: Path, state_parts: pa.ChunkedArray) -> tuple[list[str], list[str]]:
     """The parts the state names (`state_parts`, a part per file), split in two: those whose
     every file is current (all of a full load's), read whole, and those where later runs
-    replaced some files, whose rows are filtered by the state."""
+    replaced some files, whose rows are filtered (see _find_superseded)."""
     whole, partial = [], []
     counts = pc.value_counts(state_parts)
     for part, current in zip(
@@ -188,6 +188,29 @@ def current_parts(parts: Path, state_parts: pa.ChunkedArray) -> tuple[list[str],
         read = pq.ParquetFile(files).metadata.num_rows if files.exists() else None
         (whole if read == current else partial).append(part)
     return sorted(whole), sorted(partial)
+
+
+def _find_superseded(
+    con: duckdb.DuckDBPyConnection, parts: Path, partial: list[str], state_file: Path
+) -> None:
+    """Table `superseded`: (source_path, part) of each file that has rows in one of the
+    `partial` parts but whose current rows are elsewhere, or gone (changed or deleted since
+    the part was written). They are few: filtering the parts by them takes a small hash
+    table, where joining the parts to every file's state in each query did not fit in
+    512 MB at 500,000 files. The one join to the state here is narrow, and runs alone."""
+    held = " UNION ALL ".join(  # every staged file is an article or rejected
+        f"SELECT source_path, part FROM read_parquet({_parquet_list(parts, partial, name)})"
+        for name in ("articles", "rejected")
+    )
+    con.execute(
+        "CREATE TEMP TABLE superseded AS "
+        + (
+            f"SELECT * FROM ({held}) ANTI JOIN read_parquet({_sql_str(str(state_file))}) "
+            "USING (source_path, part)"
+            if partial
+            else "SELECT ''::VARCHAR AS source_path, ''::VARCHAR AS part WHERE false"
+        )
+    )
 
 
 def _parquet_list(parts: Path, names: list[str], table: str) -> str:
