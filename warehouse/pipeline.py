@@ -26,7 +26,14 @@ from warehouse.objects import is_url
 from warehouse.runs import mark_killed_runs, new_run_id, record_run
 from warehouse.source import DEFAULT_MAX_BYTES, list_candidates
 from warehouse.staging import ChunkJob, stage_chunk
-from warehouse.state import STATE_SCHEMA, empty_state, next_state, plan_run
+from warehouse.state import (
+    STATE_SCHEMA,
+    empty_state,
+    is_same_state,
+    next_state,
+    plan_run,
+    rows_before,
+)
 from warehouse.store import (
     DEFAULT_KEEP_SNAPSHOTS,
     claim,
@@ -167,10 +174,12 @@ def _run(
     tables_changed = plan.deleted > 0 or bool(
         pc.any(pc.not_equal(files["outcome"], "unchanged")).as_py()
     )
-    state = next_state(plan, previous, files, PARSER_VERSION)
-    same_state = state.equals(previous)
+    before = rows_before(previous, files)
+    del previous  # the plan's kept rows and `before` are all that is still needed of it
+    state = next_state(plan, before, files, PARSER_VERSION)
+    same_state = is_same_state(plan, state, before)
     deleted, unchanged = plan.deleted, plan.unchanged
-    del read, files, previous, plan
+    del read, files, before, plan
     release_memory()  # before DuckDB takes its share
     current = None if full_refresh else published_snapshot(warehouse)
     if current and not has_every_table(warehouse, current):

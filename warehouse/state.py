@@ -49,6 +49,7 @@ class Plan:
     kept: pa.Table  # state rows of files whose size and mtime did not change
     to_read: pa.Table  # TO_READ_SCHEMA
     deleted: int  # files in the state that are gone from the source
+    previous_files: int  # rows of the state planned against
 
     @property
     def unchanged(self) -> int:
@@ -105,14 +106,22 @@ def plan_run(listing: pa.Table, previous: pa.Table, parser_version: int) -> Plan
     kept = previous.take(kept_at.take(pc.sort_indices(kept_at)))
     still_listed = pc.is_in(previous["source_path"], value_set=source_paths)
     deleted = previous.num_rows - pc.sum(still_listed).as_py() if previous.num_rows else 0
-    return Plan(kept, to_read, deleted)
+    return Plan(kept, to_read, deleted, previous.num_rows)
 
 
-def next_state(plan: Plan, previous: pa.Table, read: pa.Table, parser_version: int) -> pa.Table:
+def rows_before(previous: pa.Table, read: pa.Table) -> pa.Table:
+    """The previous state's rows of the files a run read: all that next_state and
+    is_same_state need of the previous state besides the plan, so a large state need not be
+    held while the next one is made (at 500,000 files, one copy less: about 90 MB)."""
+    return previous.filter(pc.is_in(previous["source_path"], value_set=read["source_path"]))
+
+
+def next_state(plan: Plan, before: pa.Table, read: pa.Table, parser_version: int) -> pa.Table:
     """The state after a run: kept rows, plus a row per file read.
 
-    `read` holds the parts' `files.parquet` rows with a `part` column. A file read but found
-    unchanged keeps its old part (and outcome) under its new size and mtime.
+    `read` holds the parts' `files.parquet` rows with a `part` column; `before` is
+    rows_before(previous state, read). A file read but found unchanged keeps its old part
+    (and outcome) under its new size and mtime.
     """
     if read.num_rows == 0:
         return plan.kept  # already in the state's order
@@ -121,7 +130,7 @@ def next_state(plan: Plan, previous: pa.Table, read: pa.Table, parser_version: i
     unchanged = (
         read.filter(is_unchanged)
         .drop_columns(["part", "outcome", "rejection"])
-        .join(previous.select(["source_path", "part", "outcome", "rejection"]), keys="source_path")
+        .join(before.select(["source_path", "part", "outcome", "rejection"]), keys="source_path")
     )
     fresh = pa.concat_tables(
         [table.select(STATE_SCHEMA.names[:-1]) for table in (changed, unchanged)]
@@ -130,3 +139,16 @@ def next_state(plan: Plan, previous: pa.Table, read: pa.Table, parser_version: i
         "parser_version", pa.array([parser_version] * fresh.num_rows, pa.int64())
     ).cast(STATE_SCHEMA)
     return pa.concat_tables([plan.kept.cast(STATE_SCHEMA), fresh]).sort_by("source_path")
+
+
+def is_same_state(plan: Plan, state: pa.Table, before: pa.Table) -> bool:
+    """Whether `state`, made by next_state, equals the state planned against: nothing was
+    deleted, no file is new, and every file read has the row it had (the kept rows are the
+    previous ones by construction)."""
+    return (
+        plan.deleted == 0
+        and state.num_rows == plan.previous_files
+        and state.filter(pc.is_in(state["source_path"], value_set=before["source_path"])).equals(
+            before
+        )
+    )

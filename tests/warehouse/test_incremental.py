@@ -7,6 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +21,7 @@ from warehouse.build import current_parts
 from warehouse.catalog import published_snapshot
 from warehouse.pipeline import run_ingest
 from warehouse.source import Listing
-from warehouse.state import STATE_SCHEMA, plan_run
+from warehouse.state import STATE_SCHEMA, is_same_state, next_state, plan_run, rows_before
 
 
 def doc(url: str, date: str | None = None, title: str = "T", extra: str = "") -> str:
@@ -78,6 +79,58 @@ def test_plan_keeps_unchanged_files_and_reads_the_rest():
         ]
     ]
     assert plan.deleted == 1
+
+
+@pytest.mark.parametrize(
+    ("listed", "read", "same"),
+    [
+        ([("a.md", 5), ("b.md", 5)], [], True),  # nothing read
+        ([("a.md", 5), ("b.md", 6)], [("b.md", 6)], False),  # touched: a new mtime
+        ([("a.md", 5), ("b.md", 6)], [("b.md", 5)], True),  # read back as it was
+        ([("a.md", 5)], [], False),  # b.md deleted
+        ([("a.md", 5), ("b.md", 5), ("c.md", 5)], [("c.md", 5)], False),  # c.md new
+    ],
+)
+def test_same_state_is_told_without_holding_the_previous_one(listed, read, same):
+    previous = pa.Table.from_pylist(
+        [
+            {
+                "source_path": path,
+                "size_bytes": 10,
+                "mtime_ns": 5,
+                "sha256": f"sha-{path}",
+                "outcome": "article",
+                "rejection": None,
+                "part": "r/0",
+                "parser_version": 1,
+            }
+            for path in ["a.md", "b.md"]
+        ],
+        schema=STATE_SCHEMA,
+    )
+    listing = Listing()
+    for path, mtime in listed:
+        listing.add(path, 10, mtime)
+    plan = plan_run(listing.table(), previous, parser_version=1)
+    files = pa.Table.from_pylist(
+        [
+            {
+                "source_path": path,
+                "size_bytes": 10,
+                "mtime_ns": mtime,
+                "sha256": f"sha-{path}",
+                "outcome": "unchanged" if path in ("a.md", "b.md") else "article",
+                "rejection": None,
+                "part": "r/1",
+            }
+            for path, mtime in read
+        ],
+        schema=pa.schema(list(STATE_SCHEMA)[:-1]),
+    )
+    before = rows_before(previous, files)
+    state = next_state(plan, before, files, parser_version=1)
+    assert is_same_state(plan, state, before) is same
+    assert state.equals(previous) is same
 
 
 def test_edits_are_read_and_only_changed_bytes_parsed(tmp_path):
