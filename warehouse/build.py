@@ -146,9 +146,7 @@ def _build(
                 # One scan of every part, all through the same filter when any is needed: a
                 # union of filtered and unfiltered scans made the sorts that follow run out
                 # of 256 MB (measured at 500,000 files after a 1% change).
-                scan = (
-                    f"SELECT t.* FROM read_parquet({_parquet_list(parts, whole + partial, name)}) t"
-                )
+                scan = f"SELECT t.* FROM {_read_parquet(parts, whole + partial, name)} t"
                 if partial:
                     scan += " ANTI JOIN superseded s USING (source_path, part)"
                 selects.append(scan)
@@ -162,7 +160,10 @@ def _build(
             # Streamed to Parquet, not held in memory; later queries (related_items,
             # providers) read the written file by the table's name.
             con.execute(f"COPY ({query}) TO {target} ({PARQUET_OPTIONS})")
-            con.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM read_parquet({target})")
+            con.execute(
+                f"CREATE TEMP VIEW {table} AS "
+                f"SELECT * FROM read_parquet({target}, hive_partitioning = false)"
+            )
             counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
         if compact_into is not None:
             _compact(con, compact_into)
@@ -199,13 +200,14 @@ def _find_superseded(
     table, where joining the parts to every file's state in each query did not fit in
     512 MB at 500,000 files. The one join to the state here is narrow, and runs alone."""
     held = " UNION ALL ".join(  # every staged file is an article or rejected
-        f"SELECT source_path, part FROM read_parquet({_parquet_list(parts, partial, name)})"
+        f"SELECT source_path, part FROM {_read_parquet(parts, partial, name)}"
         for name in ("articles", "rejected")
     )
     con.execute(
         "CREATE TEMP TABLE superseded AS "
         + (
-            f"SELECT * FROM ({held}) ANTI JOIN read_parquet({_sql_str(str(state_file))}) "
+            f"SELECT * FROM ({held}) ANTI JOIN "
+            f"read_parquet({_sql_str(str(state_file))}, hive_partitioning = false) "
             "USING (source_path, part)"
             if partial
             else "SELECT ''::VARCHAR AS source_path, ''::VARCHAR AS part WHERE false"
@@ -213,8 +215,11 @@ def _find_superseded(
     )
 
 
-def _parquet_list(parts: Path, names: list[str], table: str) -> str:
-    return _sql_list([str(parts / part / f"{table}.parquet") for part in names])
+def _read_parquet(parts: Path, names: list[str], table: str) -> str:
+    """read_parquet of the named parts' files of `table`. Not as Hive partitions: a folder
+    such as `part=x` above the warehouse would otherwise replace the `part` column."""
+    files = _sql_list([str(parts / part / f"{table}.parquet") for part in names])
+    return f"read_parquet({files}, hive_partitioning = false)"
 
 
 def _register_clusters(con: duckdb.DuckDBPyConnection) -> None:

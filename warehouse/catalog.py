@@ -96,13 +96,15 @@ def view_statements(warehouse: Warehouse, snapshot_dir: Path) -> list[str]:
         columns = VIEW_COLUMNS.get(table, "*")
         source = _sql_str(str(snapshot_dir.absolute() / f"{table}.parquet"))
         statements.append(
-            f"CREATE OR REPLACE VIEW {table} AS SELECT {columns} FROM read_parquet({source})"
+            f"CREATE OR REPLACE VIEW {table} AS SELECT {columns} "
+            f"FROM read_parquet({source}, hive_partitioning = false)"
         )
     runs = _sql_str(str(warehouse.runs.absolute() / "*.parquet"))
     # today's columns first, by name: runs recorded by an older version lack the newer ones
     statements.append(
         f"CREATE OR REPLACE VIEW load_runs AS SELECT * FROM ({_empty_runs()}) "
-        f"UNION ALL BY NAME SELECT * FROM read_parquet({runs}, union_by_name = true) "
+        f"UNION ALL BY NAME SELECT * FROM read_parquet({runs}, union_by_name = true, "
+        "hive_partitioning = false) "
         "ORDER BY started_at"
     )
     return statements + derived_view_statements()

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyarrow.fs import FSSpecHandler, PyFileSystem
@@ -141,7 +142,9 @@ class RemoteWarehouse:
             return
         snapshot = self.mirror.snapshots / current
         self._get_folder(f"snapshots/{current}", snapshot)
-        for part in sorted(set(read_state(snapshot / "state.parquet").column("part").to_pylist())):
+        for part in sorted(
+            set(pc.unique(read_state(snapshot / "state.parquet").column("part")).to_pylist())
+        ):
             self._get_folder(f"parts/{part}", self.mirror.parts / part)
         write_catalog(self.mirror, snapshot)
 
@@ -167,7 +170,9 @@ class RemoteWarehouse:
 
             self.fs.rm(self._key("snapshots", name), recursive=True)
         live = set(
-            read_state(self.mirror.snapshots / current / "state.parquet").column("part").to_pylist()
+            pc.unique(
+                read_state(self.mirror.snapshots / current / "state.parquet").column("part")
+            ).to_pylist()
         )
         for run in _names(self.fs, self._key("parts")):
             for part in _names(self.fs, self._key("parts", run)):

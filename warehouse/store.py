@@ -180,7 +180,9 @@ def remove_stale(
         if (orphan.name > current and orphan.name != previous) or orphan.name.endswith(".tmp"):
             shutil.rmtree(orphan)
     live = set(
-        read_state(warehouse.snapshots / current / "state.parquet").column("part").to_pylist()
+        pc.unique(
+            read_state(warehouse.snapshots / current / "state.parquet").column("part")
+        ).to_pylist()
     )
     for run in _children(warehouse.parts):
         for part in _children(run):

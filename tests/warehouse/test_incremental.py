@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import warehouse.pipeline as pipeline
 import warehouse.store as store_module
 from tests.warehouse.helpers import OLD, tables, write
-from warehouse import Warehouse
+from warehouse import Warehouse, connect
 from warehouse.build import current_parts
 from warehouse.catalog import published_snapshot
 from warehouse.pipeline import run_ingest
@@ -463,3 +463,16 @@ def test_parts_read_whole_only_while_every_file_in_them_is_current(tmp_path):
     # the part holding 4.md's old rows is filtered; the other old part and the new one are not
     assert partial == [first_run[1]] and whole == [first_run[0], first_run[2]]
     assert tables(wh) == full_refresh_of(source, tmp_path)
+
+
+def test_a_warehouse_below_a_folder_named_like_a_hive_partition(tmp_path):
+    # DuckDB would read `part=x` as a Hive partition and replace the staged `part` column
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "part=x" / "env=prod" / "wh")
+    for i in range(4):
+        write(source, f"{i}.md", doc(f"https://e.com/{i}"))
+    run_ingest(source, wh, chunk_size=2)
+    write(source, "1.md", doc("https://e.com/1", title="edited"), OLD + 1)
+    run_ingest(source, wh, chunk_size=2)
+    assert tables(wh) == full_refresh_of(source, tmp_path)
+    with connect(wh.root) as con:
+        assert "env" not in [row[0] for row in con.execute("DESCRIBE articles").fetchall()]
