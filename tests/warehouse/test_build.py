@@ -166,3 +166,12 @@ def test_a_build_out_of_memory_is_tried_again_with_more(tmp_path, monkeypatch):
     assert rows(con, "SELECT count(*) FROM article_topics") == [(100,)]
     # the snapshot's state, written before the build, survived the failed attempt
     assert published_state(Warehouse(tmp_path / "b" / "wh")).num_rows == 50
+
+
+def test_parts_whose_names_hash_alike_stop_the_build():
+    import warehouse.build as build_module
+
+    with duckdb.connect() as con:
+        build_module._check_part_hashes(con, ["r/000000", "r/000001"])
+        with pytest.raises(RuntimeError, match="--full-refresh"):
+            build_module._check_part_hashes(con, ["r/000000", "r/000000"])
