@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from transforms.stories import story_clusters
 from transforms.tables import STAGED_SCHEMAS
+from warehouse.state import state_parts
 
 # Winner per url_key: latest published_at (missing counts as earliest), then the greatest
 # source_path in byte order (DuckDB compares strings byte by byte, as UTF-8). With a hash of
@@ -177,12 +178,6 @@ def _build(
         if compact_into is not None:
             _compact(con, compact_into)
     return counts
-
-
-def state_parts(state_file: Path) -> pa.ChunkedArray:
-    """The state's `part` column, read as a dictionary (there are few distinct parts): at
-    500,000 files it then takes 19 MB and not 70."""
-    return pq.ParquetFile(state_file, read_dictionary=["part"]).read(columns=["part"])["part"]
 
 
 def current_parts(parts: Path, state_parts: pa.ChunkedArray) -> tuple[list[str], list[str]]:

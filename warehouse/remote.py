@@ -32,7 +32,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyarrow.fs import FSSpecHandler, PyFileSystem
@@ -49,7 +48,7 @@ from warehouse.lock import WarehouseLocked
 from warehouse.objects import object_store
 from warehouse.pipeline import run_ingest
 from warehouse.runs import RUN_SCHEMA, record_run
-from warehouse.state import read_state
+from warehouse.state import live_parts
 from warehouse.store import DEFAULT_KEEP_SNAPSHOTS, WarehouseError
 
 POINTER = "CURRENT"
@@ -142,9 +141,7 @@ class RemoteWarehouse:
             return
         snapshot = self.mirror.snapshots / current
         self._get_folder(f"snapshots/{current}", snapshot)
-        for part in sorted(
-            set(pc.unique(read_state(snapshot / "state.parquet").column("part")).to_pylist())
-        ):
+        for part in live_parts(snapshot / "state.parquet"):
             self._get_folder(f"parts/{part}", self.mirror.parts / part)
         write_catalog(self.mirror, snapshot)
 
@@ -169,11 +166,7 @@ class RemoteWarehouse:
                 continue  # current until a moment ago, whatever the clocks say: readers
 
             self.fs.rm(self._key("snapshots", name), recursive=True)
-        live = set(
-            pc.unique(
-                read_state(self.mirror.snapshots / current / "state.parquet").column("part")
-            ).to_pylist()
-        )
+        live = set(live_parts(self.mirror.snapshots / current / "state.parquet"))
         for run in _names(self.fs, self._key("parts")):
             for part in _names(self.fs, self._key("parts", run)):
                 if f"{run}/{part}" not in live:

@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from warehouse.build import TABLES, build_snapshot, state_parts
+from warehouse.build import TABLES, build_snapshot
 from warehouse.catalog import published_snapshot, write_catalog
 from warehouse.layout import Warehouse
 from warehouse.objects import is_url
-from warehouse.state import empty_state, read_state
+from warehouse.state import empty_state, live_parts, read_state, state_parts
 
 DEFAULT_KEEP_SNAPSHOTS = 3
 # Past this many small parts (incremental runs leave one each), a run rewrites the current
@@ -179,11 +179,7 @@ def remove_stale(
     for orphan in snapshots:
         if (orphan.name > current and orphan.name != previous) or orphan.name.endswith(".tmp"):
             shutil.rmtree(orphan)
-    live = set(
-        pc.unique(
-            read_state(warehouse.snapshots / current / "state.parquet").column("part")
-        ).to_pylist()
-    )
+    live = set(live_parts(warehouse.snapshots / current / "state.parquet"))
     for run in _children(warehouse.parts):
         for part in _children(run):
             if part_id(warehouse, part) not in live:

@@ -476,3 +476,17 @@ def test_a_warehouse_below_a_folder_named_like_a_hive_partition(tmp_path):
     assert tables(wh) == full_refresh_of(source, tmp_path)
     with connect(wh.root) as con:
         assert "env" not in [row[0] for row in con.execute("DESCRIBE articles").fetchall()]
+
+
+def test_a_state_of_an_older_layout_names_no_parts(tmp_path):
+    from warehouse.state import live_parts, read_state, state_parts
+
+    current = tmp_path / "state.parquet"
+    rows = [{name: None for name in STATE_SCHEMA.names} | {"source_path": "a.md", "part": "r/0"}]
+    pq.write_table(pa.Table.from_pylist(rows * 2, schema=STATE_SCHEMA), current)
+    assert state_parts(current).to_pylist() == ["r/0", "r/0"]
+    assert live_parts(current) == ["r/0"]
+    older = tmp_path / "older.parquet"
+    pq.write_table(pa.table({"source_path": ["a.md"], "part": ["r/0"]}), older)
+    assert read_state(older).num_rows == 0  # read again from the source, as read_state says
+    assert state_parts(older).to_pylist() == [] and live_parts(older) == []
