@@ -50,7 +50,7 @@ class Listing:
 
     def add(self, path: str, size: int | None, mtime_ns: int | None) -> None:
         paths, sizes, mtimes = self.columns
-        paths.append(path.encode("utf-8", "surrogateescape"))  # as os.fsencode on Linux
+        paths.append(path_bytes(path))
         sizes.append(size)
         mtimes.append(mtime_ns)
         if len(paths) == self.BATCH:
@@ -226,12 +226,22 @@ def _read_up_to(fd: int, limit: int) -> bytes:
     return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
+def path_bytes(path: str) -> bytes:
+    """A path as the name's own bytes (os.fsencode on Linux), as listings hold it."""
+    return path.encode("utf-8", "surrogateescape")
+
+
+def path_text(raw: bytes) -> str:
+    """path_bytes undone: the path as the os functions take it."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
 def display_path(path: str) -> str:
     """The path as stored in the tables: a file name that is not UTF-8 keeps its bytes as
     `\\xNN` escapes (Parquet and DuckDB hold only UTF-8 text)."""
     if path.isascii():
         return path
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _shown(path_bytes(path))
 
 
 def display_paths(paths: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -239,8 +249,11 @@ def display_paths(paths: pa.ChunkedArray) -> pa.ChunkedArray:
     try:
         return paths.cast(pa.string())  # every name is UTF-8: shown as it is
     except pa.ArrowInvalid:
-        shown = [path.decode("utf-8", "backslashreplace") for path in paths.to_pylist()]
-        return pa.chunked_array([pa.array(shown, pa.string())])
+        return pa.chunked_array([pa.array(map(_shown, paths.to_pylist()), pa.string())])
+
+
+def _shown(raw: bytes) -> str:
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def _too_large(size: int, max_bytes: int) -> str:

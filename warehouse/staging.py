@@ -23,7 +23,13 @@ from transforms.article import parse_article
 from transforms.errors import Rejection
 from transforms.tables import StagedRows
 from warehouse.objects import is_url, object_store
-from warehouse.source import DEFAULT_MAX_BYTES, display_path, fetch_objects, read_candidate
+from warehouse.source import (
+    DEFAULT_MAX_BYTES,
+    display_path,
+    fetch_objects,
+    path_text,
+    read_candidate,
+)
 
 # pyarrow imports pandas (when it is installed) on its first conversion, which takes about a
 # second; doing it at import means the forkserver pays once and the workers it forks none.
@@ -64,7 +70,17 @@ class ChunkJob:
         return self.files.num_rows
 
     def paths(self) -> list[str]:
-        return [path.decode("utf-8", "surrogateescape") for path in self.files["path"].to_pylist()]
+        return [path_text(path) for path in self.files["path"].to_pylist()]
+
+    def listed(self) -> list[tuple[int | None, int | None]]:
+        """Each file's (size, mtime_ns) as listed."""
+        return list(
+            zip(
+                self.files["size_bytes"].to_pylist(),
+                self.files["mtime_ns"].to_pylist(),
+                strict=True,
+            )
+        )
 
 
 def stage_chunk(job: ChunkJob) -> dict:
@@ -75,12 +91,13 @@ def stage_chunk(job: ChunkJob) -> dict:
     outcomes: Counter[str] = Counter()
     rejected: Counter[str] = Counter()
     paths = job.paths()
+    listed = job.listed() if is_url(source) else []
     for index, (rel_path, known_sha, known_rejection, read) in enumerate(
         zip(
             paths,
             job.files["known_sha256"].to_pylist(),
             job.files["known_rejection"].to_pylist(),
-            _reads(job, paths),
+            _reads(job, paths, listed),
             strict=True,
         )
     ):
@@ -99,7 +116,7 @@ def stage_chunk(job: ChunkJob) -> dict:
         except Rejection as rejection:
             if size is None:  # not read: describe the file as it is on disk, if it is
                 size, mtime_ns = (
-                    _listed(job, index) if is_url(source) else _stat(os.path.join(source, rel_path))
+                    listed[index] if is_url(source) else _stat(os.path.join(source, rel_path))
                 )
             rejection_text = f"{rejection.reason}: {rejection.detail}"
             if sha256 is None and rejection_text == known_rejection:
@@ -134,13 +151,13 @@ def stage_chunk(job: ChunkJob) -> dict:
     }
 
 
-def _reads(job: ChunkJob, paths: list[str]) -> Iterator[tuple[bytes, int | None] | Rejection]:
-    """Each path's (bytes, mtime_ns) or Rejection, in order."""
+def _reads(
+    job: ChunkJob, paths: list[str], listed: list[tuple[int | None, int | None]]
+) -> Iterator[tuple[bytes, int | None] | Rejection]:
+    """Each path's (bytes, mtime_ns) or Rejection, in order; `listed` is job.listed() for
+    an object-store source."""
     if is_url(job.source):
         fs, base = object_store(job.source, job.storage_options)
-        listed = list(
-            zip(job.files["size_bytes"].to_pylist(), job.files["mtime_ns"].to_pylist(), strict=True)
-        )
         for start in range(0, len(paths), FETCH_BATCH):
             batch = paths[start : start + FETCH_BATCH]
             fetched = fetch_objects(
@@ -153,10 +170,6 @@ def _reads(job: ChunkJob, paths: list[str]) -> Iterator[tuple[bytes, int | None]
             yield read_candidate(job.source, path, job.max_bytes)
         except Rejection as rejection:
             yield rejection
-
-
-def _listed(job: ChunkJob, index: int) -> tuple[int | None, int | None]:
-    return job.files["size_bytes"][index].as_py(), job.files["mtime_ns"][index].as_py()
 
 
 def _stat(path: str) -> tuple[int | None, int | None]:
