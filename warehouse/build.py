@@ -146,7 +146,8 @@ def _build(
         if spill_dir is not None:
             spill_dir.mkdir(parents=True, exist_ok=True)
             con.execute(f"SET temp_directory = {_sql_str(str(spill_dir))}")
-        _find_superseded(con, parts, partial, state_file)
+        if partial:
+            _find_superseded(con, parts, partial, state_file)
         for name, schema in STAGED_SCHEMAS.items():
             con.register(
                 f"empty_{name}",
@@ -219,14 +220,9 @@ def _find_superseded(
         for name in ("articles", "rejected")
     )
     con.execute(
-        "CREATE TEMP TABLE superseded AS "
-        + (
-            f"SELECT * FROM ({held}) ANTI JOIN "
-            f"read_parquet({_sql_str(str(state_file))}, hive_partitioning = false) "
-            "USING (source_path, part)"
-            if partial
-            else "SELECT ''::VARCHAR AS source_path, ''::VARCHAR AS part WHERE false"
-        )
+        f"CREATE TEMP TABLE superseded AS SELECT * FROM ({held}) ANTI JOIN "
+        f"read_parquet({_sql_str(str(state_file))}, hive_partitioning = false) "
+        "USING (source_path, part)"
     )
 
 
