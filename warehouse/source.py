@@ -19,6 +19,7 @@ from transforms.errors import Rejection
 from warehouse.objects import is_url, mtime_ns, object_store
 
 SUFFIXES = (".md", ".markdown", ".txt")  # case-sensitive, as the contract says
+_SUFFIX_BYTES = tuple(suffix.encode() for suffix in SUFFIXES)
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
 
@@ -48,9 +49,10 @@ class Listing:
         self.batches: list[pa.RecordBatch] = []
         self.columns: tuple[list, list, list] = ([], [], [])
 
-    def add(self, path: str, size: int | None, mtime_ns: int | None) -> None:
+    def add(self, path: bytes, size: int | None, mtime_ns: int | None) -> None:
+        """One candidate: its path as bytes (path_bytes), its size and mtime if known."""
         paths, sizes, mtimes = self.columns
-        paths.append(path_bytes(path))
+        paths.append(path)
         sizes.append(size)
         mtimes.append(mtime_ns)
         if len(paths) == self.BATCH:
@@ -80,24 +82,32 @@ def list_candidates(root: Path | str, storage_options: dict | None = None) -> pa
     if not root.is_dir():
         raise SourceError(f"source folder {str(root)!r} does not exist or is not a folder")
     found = Listing()
-    pending = [(root, "")]
+    # Listed as bytes: names come as the listing holds them, with no encoding per file.
+    pending = [(os.fsencode(root), b"")]
     while pending:
         folder, prefix = pending.pop()
         try:
-            entries = list(os.scandir(folder))
+            with os.scandir(folder) as scan:
+                entries = list(scan)
         except OSError:
             continue  # a folder that vanished or cannot be listed holds no candidates we can see
         for entry in entries:
-            if entry.name.startswith("."):
+            name = entry.name
+            if name.startswith(b"."):
                 continue
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:
                 is_dir = False
             if is_dir:
-                pending.append((Path(entry.path), prefix + entry.name + "/"))
-            elif entry.name.endswith(SUFFIXES) and not _is_dir_link(entry):
-                found.add(prefix + entry.name, *_stat_entry(entry))
+                pending.append((entry.path, prefix + name + b"/"))
+            elif name.endswith(_SUFFIX_BYTES) and not _is_dir_link(entry):
+                try:
+                    stat = entry.stat()  # follows a link to its file
+                except OSError:
+                    found.add(prefix + name, None, None)  # rejected as unreadable when read
+                else:
+                    found.add(prefix + name, stat.st_size, stat.st_mtime_ns)
     return found.table()
 
 
@@ -117,16 +127,8 @@ def _list_objects(url: str, storage_options: dict | None) -> pa.Table:
             and rel.endswith(SUFFIXES)
             and not any(name.startswith(".") for name in rel.split("/"))
         ):
-            found.add(rel, info.get("size"), mtime_ns(info))
+            found.add(path_bytes(rel), info.get("size"), mtime_ns(info))
     return found.table()
-
-
-def _stat_entry(entry: os.DirEntry) -> tuple[int | None, int | None]:
-    try:
-        stat = entry.stat()  # follows a link to its file
-    except OSError:
-        return None, None
-    return stat.st_size, stat.st_mtime_ns
 
 
 def _is_dir_link(entry: os.DirEntry) -> bool:

@@ -20,7 +20,7 @@ from warehouse import Warehouse, connect
 from warehouse.build import current_parts
 from warehouse.catalog import published_snapshot
 from warehouse.pipeline import run_ingest
-from warehouse.source import Listing
+from warehouse.source import Listing, path_bytes
 from warehouse.state import STATE_SCHEMA, is_same_state, next_state, plan_run, rows_before
 
 
@@ -61,7 +61,7 @@ def test_plan_keeps_unchanged_files_and_reads_the_rest():
         ("old-parser.md", 10, 5),
         ("same.md", 10, 5),
     ]:
-        listing.add(path, size, mtime)
+        listing.add(path_bytes(path), size, mtime)
     plan = plan_run(listing.table(), previous, parser_version=1)
     assert plan.kept.column("source_path").to_pylist() == ["same.md"]
     assert plan.to_read.to_pylist() == [

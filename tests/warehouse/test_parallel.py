@@ -11,7 +11,7 @@ from tests.conftest import SEED
 from tests.warehouse.helpers import write
 from transforms.version import PARSER_VERSION
 from warehouse.parallel import ProcessStager
-from warehouse.source import Listing
+from warehouse.source import Listing, path_bytes
 from warehouse.staging import ChunkJob
 from warehouse.state import empty_state, plan_run
 
@@ -19,7 +19,7 @@ from warehouse.state import empty_state, plan_run
 def job(source, part_dir, paths) -> ChunkJob:
     listing = Listing()
     for path in paths:
-        listing.add(path, None, None)
+        listing.add(path_bytes(path), None, None)
     files = plan_run(listing.table(), empty_state(), PARSER_VERSION).to_read
     return ChunkJob(source=str(source), part_dir=str(part_dir), part=part_dir.name, files=files)
 
