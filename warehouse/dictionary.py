@@ -17,7 +17,10 @@ class Table:
     columns: dict[str, str]
 
 
-_SOURCE_PATH = "Path of the source file below the source folder (or prefix), `/` separated."
+_SOURCE_PATH = (
+    "Path of the source file below the source folder (or prefix), `/` separated. A byte of "
+    "a name that is not UTF-8 is written `\\xNN`, and a backslash `\\\\`."
+)
 _ARTICLE_ID = (
     "The article's key: the first 16 hex digits of the SHA-256 of its `url_key`, "
     "the same on every machine and run."

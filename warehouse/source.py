@@ -13,6 +13,7 @@ from pathlib import Path
 from stat import S_ISREG
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from fsspec import AbstractFileSystem
 
 from transforms.errors import Rejection
@@ -239,9 +240,11 @@ def path_text(raw: bytes) -> str:
 
 
 def display_path(path: str) -> str:
-    """The path as stored in the tables: a file name that is not UTF-8 keeps its bytes as
-    `\\xNN` escapes (Parquet and DuckDB hold only UTF-8 text)."""
-    if path.isascii():
+    """The path as stored in the tables (`source_path`). Parquet and DuckDB hold only UTF-8
+    text, so a byte of a name that is not UTF-8 is shown as a `\\xNN` escape, and a
+    backslash in a name is shown doubled: no two names can then show alike (`x\\xff.md`,
+    the text, is `x\\\\xff.md`), so each file keeps its own rows and state."""
+    if path.isascii() and "\\" not in path:  # nearly every name: shown as it is
         return path
     return _shown(path_bytes(path))
 
@@ -249,13 +252,14 @@ def display_path(path: str) -> str:
 def display_paths(paths: pa.ChunkedArray) -> pa.ChunkedArray:
     """display_path of each path of a listing (bytes), as Arrow text."""
     try:
-        return paths.cast(pa.string())  # every name is UTF-8: shown as it is
+        text = paths.cast(pa.string())  # every name is UTF-8: only backslashes to double
     except pa.ArrowInvalid:
         return pa.chunked_array([pa.array(map(_shown, paths.to_pylist()), pa.string())])
+    return pc.replace_substring(text, "\\", "\\\\")
 
 
 def _shown(raw: bytes) -> str:
-    return raw.decode("utf-8", "backslashreplace")
+    return raw.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
 
 
 def _too_large(size: int, max_bytes: int) -> str:

@@ -313,6 +313,23 @@ def test_a_file_name_that_is_not_utf8_is_kept_with_escapes(tmp_path):
     assert (again["files_parsed"], again["files_unchanged"], again["files_deleted"]) == (0, 2, 0)
 
 
+def test_a_name_that_is_not_utf8_and_its_escape_spelled_out_stay_two_files(tmp_path):
+    # `x<0xff>.md` shows as `x\\xff.md`; a file literally named so must not share its rows
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    raw, literal = os.fsdecode(b"x\xff.md"), "x\\xff.md"
+    write(source, raw, doc("https://e.com/raw"), OLD)
+    write(source, literal, doc("https://e.com/literal"), OLD + 5)
+    run_ingest(source, wh)
+    assert [r[0] for r in tables(wh)["article_sources"]] == ["x\\\\xff.md", "x\\xff.md"]
+    again = run_ingest(source, wh)
+    assert (again["files_parsed"], again["files_unchanged"]) == (0, 2)
+    write(source, raw, doc("https://e.com/raw-edited"), OLD + 50)
+    edited = run_ingest(source, wh)
+    assert (edited["files_parsed"], edited["files_unchanged"]) == (1, 1)
+    assert tables(wh) == full_refresh_of(source, tmp_path)
+    assert len(tables(wh)["articles"]) == 2
+
+
 def test_a_failed_run_is_recorded_with_its_error_and_changes_nothing(tmp_path, monkeypatch):
     source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
     write(source, "a.md", doc("https://e.com/a"))

@@ -1,9 +1,17 @@
 import os
 
+import pyarrow as pa
 import pytest
 
 from transforms.errors import Rejection
-from warehouse.source import SourceError, list_candidates, read_candidate
+from warehouse.source import (
+    SourceError,
+    display_path,
+    display_paths,
+    list_candidates,
+    path_bytes,
+    read_candidate,
+)
 
 
 def paths(root):
@@ -82,3 +90,33 @@ def test_a_fifo_is_unreadable_without_blocking(tmp_path):
     with pytest.raises(Rejection) as caught:
         read_candidate(tmp_path, "pipe.md")
     assert caught.value.reason == "unreadable" and "regular file" in caught.value.detail
+
+
+NAMES = [
+    "plain/a.md",
+    "caf\u00e9.md",
+    "x\\xff.md",  # the text `x\xff.md`, which a non-UTF-8 name once showed as
+    os.fsdecode(b"x\xff.md"),
+    "back\\slash.md",
+    os.fsdecode(b"mixed\\\xfe.md"),
+]
+
+
+@pytest.mark.parametrize("utf8_only", [True, False])
+def test_names_show_alike_only_when_they_are_alike(utf8_only):
+    names = [n for n in NAMES if not utf8_only or n.isascii() or n == "caf\u00e9.md"]
+    shown = [display_path(name) for name in names]
+    assert len(set(shown)) == len(names)
+    assert (
+        display_path("plain/a.md") == "plain/a.md"
+        and display_path("caf\u00e9.md") == "caf\u00e9.md"
+    )
+    # the Arrow rule of a listing gives the same text, whether every name is UTF-8 or not
+    listed = pa.chunked_array([pa.array([path_bytes(n) for n in names], pa.binary())])
+    assert display_paths(listed).to_pylist() == shown
+
+
+def test_a_name_that_is_not_utf8_shows_its_bytes_and_doubles_backslashes():
+    assert display_path(os.fsdecode(b"x\xff.md")) == "x\\xff.md"
+    assert display_path("x\\xff.md") == "x\\\\xff.md"
+    assert display_path(os.fsdecode(b"mixed\\\xfe.md")) == "mixed\\\\\\xfe.md"
