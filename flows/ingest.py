@@ -102,6 +102,7 @@ def ingest(
         chunk_size=settings.chunk_size,
         max_bytes=settings.max_file_bytes,
         keep_snapshots=settings.keep_snapshots,
+        patch_limit=settings.patch_limit,
         lock_wait_seconds=(
             settings.lock_wait_seconds if lock_wait_seconds is None else lock_wait_seconds
         ),

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from warehouse.build import DEFAULT_PATCH_LIMIT
 from warehouse.source import DEFAULT_MAX_BYTES
 from warehouse.store import DEFAULT_KEEP_SNAPSHOTS
 
@@ -29,3 +30,6 @@ class Settings(BaseSettings):
     dask_address: str | None = None  # stage on this Dask scheduler ("local": start one here)
     keep_snapshots: int = Field(DEFAULT_KEEP_SNAPSHOTS, ge=1)
     lock_wait_seconds: float = 0.0
+    # share of files a run may have changed and still patch the published tables rather
+    # than rewrite them (0: always rewrite; see warehouse.build)
+    patch_limit: float = Field(DEFAULT_PATCH_LIMIT, ge=0, le=1)

@@ -4,10 +4,19 @@ the duplicate winner, `related_article_id`, `providers`, and the final column or
 The staged rows that count are those of each file's current part, as the state says: the
 views `stg_<name>`, while `all_<name>` hold every staged row. Each published table is then
 one SELECT over them.
+
+A snapshot is built whole (`build_snapshot`), or patched from the one before it when few
+files changed (`patch_snapshot`): only the rows of the changed articles and files are made
+again. `articles`, whose bodies make it the widest table by far, then keeps the earlier
+snapshot's file, hard-linked, as its base, with two small files beside it: the changed
+articles' rows (`articles.delta.parquet`) and the numbers of the base's rows they replace or
+remove (`articles.deleted.parquet`). `table_sql` reads it either way. The other tables keyed
+by article or file are rewritten from the earlier snapshot's, narrow enough to copy.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -17,7 +26,7 @@ import pyarrow.parquet as pq
 
 from transforms.stories import story_clusters
 from transforms.tables import STAGED_SCHEMAS
-from warehouse.state import state_parts
+from warehouse.state import STATE_SCHEMA, state_parts
 
 # Winner per url_key: latest published_at (missing counts as earliest), then the greatest
 # source_path in byte order (DuckDB compares strings byte by byte, as UTF-8). With a hash of
@@ -27,11 +36,13 @@ from warehouse.state import state_parts
 # hash table, made it run out of 256 MB at 500,000 files. The parts' hashes are checked to
 # be distinct (_check_part_hashes), so the match stays exact.
 WINNERS = """
-SELECT source_path, hash(part) AS part_hash FROM stg_articles
+SELECT source_path, hash(part) AS part_hash FROM stg_articles {where}
 QUALIFY row_number() OVER (
     PARTITION BY url_key ORDER BY published_at DESC NULLS LAST, source_path DESC) = 1
 """
 
+# Each published table's query. The tables of every file have a `{changed}` slot, for the
+# filter of a patch (see _patch); a build leaves it empty.
 TABLES: dict[str, str] = {
     "articles": """
         SELECT article_id, url_key, title, excerpt, category, type, published_at,
@@ -85,15 +96,15 @@ TABLES: dict[str, str] = {
     "article_sources": """
         SELECT source_path, source_sha256, size_bytes, article_id,
                source_path IN (SELECT source_path FROM winners) AS is_current
-        FROM stg_articles
+        FROM stg_articles {changed}
         ORDER BY source_path""",
     "rejected_files": """
         SELECT source_path, source_sha256, size_bytes, reason, detail
-        FROM stg_rejected
+        FROM stg_rejected {changed}
         ORDER BY source_path""",
     "field_issues": """
         SELECT source_path, article_id, field, problem, raw_value
-        FROM stg_issues
+        FROM stg_issues {changed}
         ORDER BY source_path, seq""",
 }
 
@@ -106,6 +117,24 @@ MEMORY_LIMITS = ("256MB", "512MB", "1GB", "2GB", "4GB", "8GB")
 # Row groups of 32K rows let DuckDB scan a table on every core (measured: the benchmark
 # queries on views went from up to 1.7x to about 1.3x of native tables).
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 32768"
+
+
+# Tables whose rows a patch makes again only for the changed keys, with the column that
+# keys them. `providers` and `story_clusters` depend on every row, and are small: a patch
+# builds them whole.
+PATCHED_TABLES = {
+    "articles": "article_id",
+    "article_topics": "article_id",
+    "related_items": "article_id",
+    "images": "article_id",
+    "article_sources": "source_path",
+    "rejected_files": "source_path",
+    "field_issues": "source_path",
+}
+# A snapshot is patched while the changes since its base was built (the base's deleted
+# articles, plus this run's changed files) are at most this share of all files; beyond, it
+# is built whole again, so the base stays most of every table (NEWSFRONT_PATCH_LIMIT).
+DEFAULT_PATCH_LIMIT = 0.1
 
 
 def build_snapshot(
@@ -121,64 +150,255 @@ def build_snapshot(
     part. With `compact_into`, the current staged rows are also rewritten there as a single
     part.
     """
+    return _with_memory_limits(
+        snapshot_dir,
+        lambda con: _build(con, parts, state_file, snapshot_dir, compact_into),
+        spill_dir,
+    )
+
+
+def patch_snapshot(
+    parts: Path,
+    state_file: Path,
+    previous: Path,
+    snapshot_dir: Path,
+    spill_dir: Path | None = None,
+    limit: float = DEFAULT_PATCH_LIMIT,
+) -> dict[str, int] | None:
+    """The tables of `previous` (a published snapshot) brought to the state in `state_file`
+    by rewriting only the rows of the articles and files that changed; return row counts,
+    or None (nothing written) when the changes exceed `limit` (see DEFAULT_PATCH_LIMIT):
+    build instead.
+
+    Correct because every row depends on the files of its own article or file, except
+    `related_article_id` (which articles exist: only those whose url_key was touched can
+    appear or go) and the two small tables built whole.
+    """
+    return _with_memory_limits(
+        snapshot_dir,
+        lambda con: _patch(con, parts, state_file, previous, snapshot_dir, limit),
+        spill_dir,
+    )
+
+
+def _with_memory_limits(snapshot_dir: Path, write, spill_dir: Path | None):
+    """`write(con)` on a fresh connection, tried again with twice the memory limit when it
+    runs out; what a failed try wrote (all but the state) is removed first."""
     snapshot_dir.mkdir(parents=True, exist_ok=True)
-    whole, partial = current_parts(parts, state_parts(state_file))
     for limit in MEMORY_LIMITS:
-        for table in TABLES:  # what a build that ran out of memory wrote
-            (snapshot_dir / f"{table}.parquet").unlink(missing_ok=True)
+        for path in snapshot_dir.iterdir():
+            if path.name != "state.parquet":
+                path.unlink()
         try:
-            return _build(
-                parts, state_file, whole, partial, snapshot_dir, compact_into, spill_dir, limit
-            )
+            with duckdb.connect() as con:
+                con.execute("SET TimeZone = 'UTC'")
+                con.execute(f"SET memory_limit = '{limit}'")
+                if spill_dir is not None:
+                    spill_dir.mkdir(parents=True, exist_ok=True)
+                    con.execute(f"SET temp_directory = {_sql_str(str(spill_dir))}")
+                return write(con)
         except duckdb.OutOfMemoryException:
             if limit == MEMORY_LIMITS[-1]:
                 raise
     raise AssertionError("unreachable")
 
 
-def _build(
-    parts, state_file, whole, partial, snapshot_dir, compact_into, spill_dir, memory_limit
-) -> dict[str, int]:
+def _build(con, parts, state_file, snapshot_dir, compact_into) -> dict[str, int]:
+    _staged_views(con, parts, state_file)
+    con.execute(f"CREATE TEMP TABLE winners AS {WINNERS.format(where='')}")
     counts: dict[str, int] = {}
-    with duckdb.connect() as con:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-        if spill_dir is not None:
-            spill_dir.mkdir(parents=True, exist_ok=True)
-            con.execute(f"SET temp_directory = {_sql_str(str(spill_dir))}")
-        if partial:
-            _find_superseded(con, parts, partial, state_file)
-        for name, schema in STAGED_SCHEMAS.items():
-            con.register(
-                f"empty_{name}",
-                schema.empty_table().append_column("part", pa.array([], pa.string())),
-            )
-            selects = [f"SELECT * FROM empty_{name}"]
-            if whole or partial:
-                selects.append(f"SELECT * FROM {_read_parquet(parts, whole + partial, name)}")
-            # by name, not by position: the parts and the empty table need only the same columns
-            con.execute(f"CREATE TEMP VIEW all_{name} AS {' UNION ALL BY NAME '.join(selects)}")
-            # the current rows: one filter over all parts (a union of filtered and unfiltered
-            # scans made the sorts that follow run out of 256 MB at 500,000 files)
-            current = " ANTI JOIN superseded USING (source_path, part)" if partial else ""
-            con.execute(f"CREATE TEMP VIEW stg_{name} AS SELECT * FROM all_{name}{current}")
-        _check_part_hashes(con, whole + partial)
-        con.execute(f"CREATE TEMP TABLE winners AS {WINNERS}")
-        for table, query in TABLES.items():
-            if table == "story_clusters":
-                _register_clusters(con)
-            target = _sql_str(str(snapshot_dir / f"{table}.parquet"))
-            # Streamed to Parquet, not held in memory; later queries (related_items,
-            # providers) read the written file by the table's name.
-            con.execute(f"COPY ({query}) TO {target} ({PARQUET_OPTIONS})")
-            con.execute(
-                f"CREATE TEMP VIEW {table} AS "
-                f"SELECT * FROM read_parquet({target}, hive_partitioning = false)"
-            )
-            counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-        if compact_into is not None:
-            _compact(con, compact_into)
+    for table, query in TABLES.items():
+        counts[table] = _write_table(con, snapshot_dir, table, query.format(changed=""))
+    if compact_into is not None:
+        _compact(con, compact_into)
     return counts
+
+
+def _patch(con, parts, state_file, previous, snapshot_dir, limit) -> dict[str, int] | None:
+    if (
+        pq.read_schema(previous / "state.parquet") != STATE_SCHEMA
+        or pq.read_schema(state_file) != STATE_SCHEMA
+    ):
+        return None  # a state of an older layout: build
+    for name, file in (("old_state", previous / "state.parquet"), ("new_state", state_file)):
+        con.execute(
+            f"CREATE TEMP TABLE {name} AS SELECT source_path, part "
+            f"FROM read_parquet({_sql_str(str(file))}, hive_partitioning = false)"
+        )
+    # the files whose rows left (changed or deleted) and those whose rows came
+    for name, first, second in (("gone", "old", "new"), ("came", "new", "old")):
+        con.execute(
+            f"CREATE TEMP TABLE {name} AS SELECT * FROM {first}_state "
+            f"ANTI JOIN {second}_state USING (source_path, part)"
+        )
+    files, changed = con.execute(
+        "SELECT (SELECT count(*) FROM new_state), (SELECT count(*) FROM "
+        "(SELECT source_path FROM gone UNION SELECT source_path FROM came))"
+    ).fetchall()[0]
+    patched_before = _deleted_rows(previous, "articles")
+    gone_parts = [row[0] for row in con.execute("SELECT DISTINCT part FROM gone").fetchall()]
+    if (
+        changed + patched_before > limit * files
+        or not all((parts / part / "articles.parquet").exists() for part in gone_parts)
+        or not all((previous / f"{table}.parquet").exists() for table in TABLES)
+    ):
+        return None
+    _staged_views(con, parts, state_file)
+    # url_keys whose files changed: only their winners can change, and only articles with
+    # these url_keys can appear or go (for `related_article_id`)
+    left = (
+        f"SELECT url_key, article_id FROM {_read_parquet(parts, gone_parts, 'articles')} "
+        "SEMI JOIN gone USING (source_path, part) UNION "
+        if gone_parts
+        else ""
+    )
+    con.execute(
+        f"CREATE TEMP TABLE touched AS {left}"
+        "SELECT url_key, article_id FROM all_articles SEMI JOIN came USING (source_path, part)"
+    )
+    # articles rewritten: the touched ones, and those with a related item that may resolve
+    # differently now; the latter keep their winner, found in the earlier snapshot
+    con.execute(
+        "CREATE TEMP TABLE redo AS SELECT article_id FROM touched UNION "
+        "SELECT article_id FROM stg_related WHERE web_url_key IN (SELECT url_key FROM touched)"
+    )
+    touched_winners = WINNERS.format(where="WHERE url_key IN (SELECT url_key FROM touched)")
+    con.execute(
+        f"CREATE TEMP TABLE winners AS {touched_winners} UNION ALL "
+        "SELECT a.source_path, hash(s.part) AS part_hash "
+        f"FROM ({table_sql(previous, 'articles')}) a JOIN new_state s USING (source_path) "
+        "WHERE a.article_id IN (SELECT article_id FROM redo) "
+        "AND a.article_id NOT IN (SELECT article_id FROM touched)"
+    )
+    con.execute(
+        "CREATE TEMP TABLE redo_files AS SELECT source_path FROM gone UNION "
+        "SELECT source_path FROM came UNION SELECT source_path FROM stg_articles "
+        "WHERE url_key IN (SELECT url_key FROM touched)"
+    )
+    counts: dict[str, int] = {}
+    for table, query in TABLES.items():
+        key = PATCHED_TABLES.get(table)
+        if key is None:
+            counts[table] = _write_table(con, snapshot_dir, table, query.format(changed=""))
+            continue
+        changed_keys = "redo" if key == "article_id" else "redo_files"
+        # a table of every file: only the changed files' rows (the others' come from winners)
+        query = query.format(changed="WHERE source_path IN (SELECT source_path FROM redo_files)")
+        if table == "articles":
+            counts[table] = _write_delta(con, previous, snapshot_dir, table, query, changed_keys)
+        else:  # the earlier rows of the unchanged keys, in their order, then the new ones
+            merged = (
+                f"SELECT * FROM ({table_sql(previous, table)}) ANTI JOIN {changed_keys} "
+                f"USING ({key}) UNION ALL SELECT * FROM ({query})"
+            )
+            counts[table] = _write_table(con, snapshot_dir, table, merged)
+    return counts
+
+
+def _write_delta(con, previous, snapshot_dir, table, rows, changed_keys) -> int:
+    """Link the base of `table` from `previous`; write its delta (the earlier delta's rows
+    of unchanged keys, then `rows`) and its deleted rows (the base's row numbers, earlier
+    ones and those of `changed_keys`); return its row count. Used for `articles`."""
+    key = PATCHED_TABLES[table]
+    base = snapshot_dir / f"{table}.parquet"
+    os.link(previous / f"{table}.parquet", base)
+    delta, deleted = (previous / f"{table}.{kind}.parquet" for kind in ("delta", "deleted"))
+    kept = (
+        f"SELECT * FROM {_read_file(delta)} ANTI JOIN {changed_keys} USING ({key}) UNION ALL "
+        if delta.exists()
+        else ""
+    )
+    before = f"SELECT row FROM {_read_file(deleted)} UNION " if deleted.exists() else ""
+    con.execute(
+        f"COPY ({kept}SELECT * FROM ({rows})) TO "
+        f"{_sql_str(str(snapshot_dir / f'{table}.delta.parquet'))} ({PARQUET_OPTIONS})"
+    )
+    con.execute(
+        f"COPY ({before}SELECT file_row_number AS row FROM {_read_file(base, row_numbers=True)} "
+        f"AS base SEMI JOIN {changed_keys} USING ({key}) ORDER BY row) TO "
+        f"{_sql_str(str(snapshot_dir / f'{table}.deleted.parquet'))} ({PARQUET_OPTIONS})"
+    )
+    con.execute(f"CREATE TEMP VIEW {table} AS {table_sql(snapshot_dir, table)}")
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
+def table_sql(snapshot_dir: Path, table: str) -> str:
+    """A SELECT of a snapshot's table: its file, or for a patched snapshot its base without
+    the deleted rows, and the delta. Deleted rows are the base's row numbers, not keys: a
+    filter on integers costs a query on the view less than one on text."""
+    base = snapshot_dir / f"{table}.parquet"
+    delta = snapshot_dir / f"{table}.delta.parquet"
+    if not delta.exists():
+        return f"SELECT * FROM {_read_file(base)}"
+    deleted = snapshot_dir / f"{table}.deleted.parquet"
+    kept = f"SELECT * FROM {_read_file(base)}"
+    if pq.ParquetFile(deleted).metadata.num_rows:  # none when files were only added
+        kept = (
+            f"SELECT * EXCLUDE (file_row_number) FROM {_read_file(base, row_numbers=True)} "
+            f"AS base ANTI JOIN {_read_file(deleted)} AS deleted "
+            "ON base.file_row_number = deleted.row"
+        )
+    return f"{kept} UNION ALL SELECT * FROM {_read_file(delta)}"
+
+
+def table_files(snapshot_dir: Path, table: str) -> list[Path]:
+    """The files that hold a snapshot's table."""
+    names = [f"{table}.parquet", f"{table}.delta.parquet", f"{table}.deleted.parquet"]
+    return [snapshot_dir / name for name in names if (snapshot_dir / name).exists()]
+
+
+def table_counts(snapshot_dir: Path) -> dict[str, int]:
+    """Row counts of a snapshot's tables: from the Parquet footers when built whole."""
+    counts = {}
+    with duckdb.connect() as con:
+        for table in TABLES:
+            if (snapshot_dir / f"{table}.delta.parquet").exists():
+                sql = f"SELECT count(*) FROM ({table_sql(snapshot_dir, table)})"
+                counts[table] = con.execute(sql).fetchall()[0][0]
+            else:
+                file = snapshot_dir / f"{table}.parquet"
+                counts[table] = pq.ParquetFile(file).metadata.num_rows
+    return counts
+
+
+def _deleted_rows(snapshot_dir: Path, table: str) -> int:
+    deleted = snapshot_dir / f"{table}.deleted.parquet"
+    return pq.ParquetFile(deleted).metadata.num_rows if deleted.exists() else 0
+
+
+def _staged_views(con: duckdb.DuckDBPyConnection, parts: Path, state_file: Path) -> None:
+    """Views `all_<name>` (every row of the parts the state names) and `stg_<name>` (the
+    current rows) of each staged table."""
+    whole, partial = current_parts(parts, state_parts(state_file))
+    if partial:
+        _find_superseded(con, parts, partial, state_file)
+    for name, schema in STAGED_SCHEMAS.items():
+        con.register(
+            f"empty_{name}",
+            schema.empty_table().append_column("part", pa.array([], pa.string())),
+        )
+        selects = [f"SELECT * FROM empty_{name}"]
+        if whole or partial:
+            selects.append(f"SELECT * FROM {_read_parquet(parts, whole + partial, name)}")
+        # by name, not by position: the parts and the empty table need only the same columns
+        con.execute(f"CREATE TEMP VIEW all_{name} AS {' UNION ALL BY NAME '.join(selects)}")
+        # the current rows: one filter over all parts (a union of filtered and unfiltered
+        # scans made the sorts that follow run out of 256 MB at 500,000 files)
+        current = " ANTI JOIN superseded USING (source_path, part)" if partial else ""
+        con.execute(f"CREATE TEMP VIEW stg_{name} AS SELECT * FROM all_{name}{current}")
+    _check_part_hashes(con, whole + partial)
+
+
+def _write_table(con, snapshot_dir: Path, table: str, query: str) -> int:
+    """Write one table whole; later queries (related_items, providers) read the written
+    file by the table's name."""
+    if table == "story_clusters":
+        _register_clusters(con)
+    target = snapshot_dir / f"{table}.parquet"
+    # Streamed to Parquet, not held in memory.
+    con.execute(f"COPY ({query}) TO {_sql_str(str(target))} ({PARQUET_OPTIONS})")
+    con.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {_read_file(target)}")
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
 
 def current_parts(parts: Path, state_parts: pa.ChunkedArray) -> tuple[list[str], list[str]]:
@@ -224,6 +444,11 @@ def _find_superseded(
         f"read_parquet({_sql_str(str(state_file))}, hive_partitioning = false) "
         "USING (source_path, part)"
     )
+
+
+def _read_file(path: Path, row_numbers: bool = False) -> str:
+    numbers = ", file_row_number = true" if row_numbers else ""
+    return f"read_parquet({_sql_str(str(path))}, hive_partitioning = false{numbers})"
 
 
 def _read_parquet(parts: Path, names: list[str], table: str) -> str:

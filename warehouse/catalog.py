@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from warehouse.build import TABLES, _sql_str
+from warehouse.build import TABLES, _sql_str, table_sql
 from warehouse.dictionary import comment_statements
 from warehouse.layout import Warehouse
 from warehouse.objects import is_url
@@ -94,11 +94,8 @@ def view_statements(warehouse: Warehouse, snapshot_dir: Path) -> list[str]:
     statements = []
     for table in TABLES:
         columns = VIEW_COLUMNS.get(table, "*")
-        source = _sql_str(str(snapshot_dir.absolute() / f"{table}.parquet"))
-        statements.append(
-            f"CREATE OR REPLACE VIEW {table} AS SELECT {columns} "
-            f"FROM read_parquet({source}, hive_partitioning = false)"
-        )
+        rows = table_sql(snapshot_dir.absolute(), table)
+        statements.append(f"CREATE OR REPLACE VIEW {table} AS SELECT {columns} FROM ({rows})")
     runs = _sql_str(str(warehouse.runs.absolute() / "*.parquet"))
     # today's columns first, by name: runs recorded by an older version lack the newer ones
     statements.append(

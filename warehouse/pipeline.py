@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.version import PARSER_VERSION
+from warehouse.build import DEFAULT_PATCH_LIMIT
 from warehouse.catalog import catalog_is_here, published_snapshot
 from warehouse.layout import Warehouse
 from warehouse.lock import RunLock
@@ -120,6 +121,7 @@ def _run(
     chunk_size: int = 1000,
     max_bytes: int = DEFAULT_MAX_BYTES,
     stage_chunks: StageChunks = stage_serially,
+    patch_limit: float = DEFAULT_PATCH_LIMIT,
     log: Callable[[str], None] = lambda message: None,
     part_location: Callable[[Path], str] = str,
     fetch_parts: Callable[[list[Path]], None] = lambda folders: None,
@@ -192,7 +194,9 @@ def _run(
         write_state(warehouse, run_id, state)
         del state  # on disk now: the build reads it from there
         release_memory()
-        counts = publish(warehouse, run_id, same_tables_as=same)
+        counts = publish(
+            warehouse, run_id, same_tables_as=same, patch_from=current, patch_limit=patch_limit
+        )
     rejected: Counter[str] = Counter()
     for summary in summaries:
         rejected.update(summary["rejected"])

@@ -11,7 +11,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from warehouse.build import TABLES, build_snapshot
+from warehouse.build import (
+    DEFAULT_PATCH_LIMIT,
+    TABLES,
+    build_snapshot,
+    patch_snapshot,
+    table_counts,
+    table_files,
+)
 from warehouse.catalog import published_snapshot, write_catalog
 from warehouse.layout import Warehouse
 from warehouse.objects import is_url
@@ -98,29 +105,46 @@ def write_state(warehouse: Warehouse, run_id: str, state: pa.Table) -> None:
     pq.write_table(state, building / "state.parquet")
 
 
-def publish(warehouse: Warehouse, run_id: str, same_tables_as: str | None = None) -> dict[str, int]:
+def publish(
+    warehouse: Warehouse,
+    run_id: str,
+    same_tables_as: str | None = None,
+    patch_from: str | None = None,
+    patch_limit: float = DEFAULT_PATCH_LIMIT,
+) -> dict[str, int]:
     """Build the snapshot of `run_id` from the parts its state (see `write_state`) names, and
     make it the published state: everything is written under a temporary name, renamed into
     place, and the catalog is switched last, in one atomic rename.
 
     `same_tables_as` names a snapshot whose tables are known to be the result (only mtimes
-    changed): its files are hard-linked instead of being built again."""
+    changed): its files are hard-linked instead of being built again. `patch_from` names
+    the published snapshot, to patch rather than build when the changes are within
+    `patch_limit` (not for an object-store warehouse's mirror: its readers take each table
+    as one file)."""
     building = _building(warehouse, run_id)
     state_file = building / "state.parquet"
+    counts = None
     if same_tables_as is not None:
         counts = _link_tables(warehouse.snapshots / same_tables_as, building)
-    else:
-        many = _many_small_parts(state_parts(state_file))
-        compact = warehouse.parts / run_id / "compact" if many else None
+    elif _many_small_parts(state_parts(state_file)):
+        compact = warehouse.parts / run_id / "compact"
         counts = build_snapshot(warehouse.parts, state_file, building, compact, warehouse.tmp)
-        if compact is not None:  # every file's rows are now in the compacted part
-            state = read_state(state_file)
-            state = state.set_column(
-                state.schema.get_field_index("part"),
-                "part",
-                pa.array([part_id(warehouse, compact)] * state.num_rows, pa.string()),
+        # every file's rows are now in the compacted part
+        state = read_state(state_file)
+        state = state.set_column(
+            state.schema.get_field_index("part"),
+            "part",
+            pa.array([part_id(warehouse, compact)] * state.num_rows, pa.string()),
+        )
+        pq.write_table(state, state_file)
+    else:
+        if patch_from is not None and patch_limit > 0 and warehouse.url is None:
+            previous = warehouse.snapshots / patch_from
+            counts = patch_snapshot(
+                warehouse.parts, state_file, previous, building, warehouse.tmp, patch_limit
             )
-            pq.write_table(state, state_file)
+        if counts is None:
+            counts = build_snapshot(warehouse.parts, state_file, building, None, warehouse.tmp)
     snapshot = building.with_name(run_id)
     building.rename(snapshot)
     write_catalog(warehouse, snapshot)  # the commit point
@@ -144,21 +168,15 @@ def has_every_table(warehouse: Warehouse, run_id: str) -> bool:
 
 
 def published_counts(warehouse: Warehouse) -> dict[str, int]:
-    return _footer_counts(warehouse.snapshots / published_snapshot(warehouse))
-
-
-def _footer_counts(snapshot: Path) -> dict[str, int]:
-    """Row counts of a snapshot's tables, from the Parquet footers."""
-    return {
-        table: pq.ParquetFile(snapshot / f"{table}.parquet").metadata.num_rows for table in TABLES
-    }
+    return table_counts(warehouse.snapshots / published_snapshot(warehouse))
 
 
 def _link_tables(source: Path, target: Path) -> dict[str, int]:
     target.mkdir(parents=True, exist_ok=True)
     for table in TABLES:
-        os.link(source / f"{table}.parquet", target / f"{table}.parquet")
-    return _footer_counts(target)
+        for file in table_files(source, table):
+            os.link(file, target / file.name)
+    return table_counts(target)
 
 
 def remove_stale(

@@ -19,7 +19,8 @@ def write(source: Path, rel: str, text: str | bytes, mtime: int = OLD) -> None:
 
 
 def tables(root: Path | Warehouse) -> dict[str, list[tuple]]:
-    """Every data table of the published warehouse, row for row (load_runs aside)."""
+    """Every data table of the published warehouse, row for row (load_runs aside), in the
+    order of all their columns: a patched snapshot's tables are not in any one order."""
     root = root.root if isinstance(root, Warehouse) else root
     with connect(root) as con:
-        return {t: con.execute(f"SELECT * FROM {t}").fetchall() for t in TABLES}
+        return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}

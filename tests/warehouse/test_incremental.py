@@ -260,8 +260,9 @@ operation = st.one_of(
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+@pytest.mark.parametrize("patch_limit", [0.0, 1.0])  # tables always rebuilt; always patched
 @given(steps=st.lists(st.lists(operation, min_size=1, max_size=4), min_size=1, max_size=4))
-def test_incremental_runs_equal_a_full_refresh(tmp_path_factory, steps):
+def test_incremental_runs_equal_a_full_refresh(tmp_path_factory, patch_limit, steps):
     tmp = tmp_path_factory.mktemp("prop")
     source, wh = tmp / "src", Warehouse(tmp / "wh")
     source.mkdir()
@@ -280,7 +281,7 @@ def test_incremental_runs_equal_a_full_refresh(tmp_path_factory, steps):
                 target = source / NAMES[arg]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(path, target)
-        summary = run_ingest(source, wh)
+        summary = run_ingest(source, wh, patch_limit=patch_limit)
         assert summary["files_seen"] == sum(1 for p in source.rglob("*") if p.is_file())
         assert tables(wh) == full_refresh_of(source, tmp)
 

@@ -1,0 +1,139 @@
+"""Patched snapshots (warehouse.build.patch_snapshot): only the changed articles' and files'
+rows are written, and the tables read exactly as a full build's."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.warehouse.helpers import OLD, tables, write
+from tests.warehouse.test_incremental import doc, full_refresh_of
+from warehouse import Warehouse
+from warehouse.build import PATCHED_TABLES, TABLES
+from warehouse.catalog import published_snapshot
+from warehouse.pipeline import run_ingest
+
+
+def snapshot(wh: Warehouse) -> Path:
+    return wh.snapshots / published_snapshot(wh)
+
+
+def rows(path: Path) -> int:
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def is_patched(wh: Warehouse) -> bool:
+    return (snapshot(wh) / "articles.delta.parquet").exists()
+
+
+def corpus(source: Path, count: int) -> None:
+    for i in range(count):
+        write(source, f"{i:02d}.md", doc(f"https://e.com/{i}", "2021-01-01", extra="topics: [x]\n"))
+
+
+def test_a_patch_writes_the_changed_rows_beside_the_base(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    corpus(source, 10)
+    run_ingest(source, wh)
+    base = snapshot(wh)
+    edited = doc("https://e.com/3", "2022-02-02", title="edited", extra="topics: [y]\n")
+    write(source, "03.md", edited, OLD + 10)
+    run_ingest(source, wh, patch_limit=1.0)
+    patched = snapshot(wh)
+    assert patched != base and is_patched(wh)
+    # articles: the base is the earlier file itself, not a copy, beside the changed rows
+    assert os.path.samefile(patched / "articles.parquet", base / "articles.parquet")
+    assert rows(patched / "articles.delta.parquet") == 1
+    assert rows(patched / "articles.deleted.parquet") == 1
+    # the narrower tables are rewritten whole, as one file each
+    for table in set(PATCHED_TABLES) - {"articles"}:
+        assert not (patched / f"{table}.delta.parquet").exists()
+        assert not os.path.samefile(patched / f"{table}.parquet", base / f"{table}.parquet")
+    assert [r[2] for r in tables(wh)["articles"]].count("edited") == 1
+    assert tables(wh) == full_refresh_of(source, tmp_path)
+
+
+def test_related_items_resolve_as_their_target_goes_and_comes(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    corpus(source, 8)
+    write(source, "target.md", doc("https://e.com/target"))
+    write(
+        source,
+        "linker.md",
+        doc("https://e.com/l", extra="related:\n  - webUrl: https://E.com/target\n"),
+    )
+    run_ingest(source, wh)
+
+    def resolved() -> list:
+        return [r[-1] for r in tables(wh)["related_items"]]
+
+    assert resolved() != [None]
+    (source / "target.md").unlink()
+    run_ingest(source, wh, patch_limit=1.0)
+    assert is_patched(wh) and resolved() == [None]
+    assert tables(wh) == full_refresh_of(source, tmp_path)
+    write(source, "again.md", doc("https://e.com/target", title="back"), OLD + 20)
+    run_ingest(source, wh, patch_limit=1.0)
+    assert is_patched(wh) and resolved() != [None]
+    assert tables(wh) == full_refresh_of(source, tmp_path)
+
+
+def test_a_new_winner_among_duplicates_replaces_the_published_article(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    corpus(source, 8)
+    write(source, "old.md", doc("https://e.com/dup", "2020-01-01", title="old"))
+    run_ingest(source, wh)
+    write(source, "new.md", doc("https://e.com/dup?utm_source=x", "2023-01-01", title="new"))
+    run_ingest(source, wh, patch_limit=1.0)
+    assert is_patched(wh)
+    titles = [r[2] for r in tables(wh)["articles"]]
+    assert "new" in titles and "old" not in titles
+    assert tables(wh) == full_refresh_of(source, tmp_path)
+
+
+def test_changes_past_the_limit_rebuild_the_tables_whole(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    corpus(source, 10)
+    run_ingest(source, wh)
+    patched = []
+    for i in range(3):  # one file each: 1, then 1 + 1, then 2 + 1 changes of 10 files
+        write(source, f"{i:02d}.md", doc(f"https://e.com/{i}", title=f"edit {i}"), OLD + 10 + i)
+        run_ingest(source, wh, patch_limit=0.25)
+        patched.append(is_patched(wh))
+        assert tables(wh) == full_refresh_of(source, tmp_path)
+    assert patched == [True, True, False]
+    write(source, "05.md", doc("https://e.com/5", title="again"), OLD + 30)
+    run_ingest(source, wh, patch_limit=0.0)  # 0: never patched
+    assert not is_patched(wh)
+    assert sorted(p.name for p in snapshot(wh).glob("*.parquet")) == sorted(
+        [f"{t}.parquet" for t in TABLES] + ["state.parquet"]
+    )
+
+
+def test_a_patched_snapshot_carries_over_when_only_mtimes_change(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    corpus(source, 10)
+    run_ingest(source, wh)
+    write(source, "01.md", doc("https://e.com/1", title="edited"), OLD + 10)
+    run_ingest(source, wh, patch_limit=1.0)
+    before, counts = snapshot(wh), tables(wh)
+    os.utime(source / "02.md", (OLD + 20, OLD + 20))
+    summary = run_ingest(source, wh, patch_limit=1.0)
+    assert snapshot(wh) != before and is_patched(wh)
+    assert tables(wh) == counts
+    assert summary["tables"]["articles"] == 10 and summary["tables"]["article_topics"] == 9
+
+
+@pytest.mark.parametrize("patch_limit", [0.0, 1.0])
+def test_nothing_changed_after_a_patch_reports_the_same_counts(tmp_path, patch_limit):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    corpus(source, 10)
+    run_ingest(source, wh)
+    (source / "04.md").unlink()
+    first = run_ingest(source, wh, patch_limit=patch_limit)
+    again = run_ingest(source, wh, patch_limit=patch_limit)
+    assert first["tables"] == again["tables"] and again["tables"]["articles"] == 9
+    assert is_patched(wh) == (patch_limit > 0)
