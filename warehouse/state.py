@@ -118,8 +118,9 @@ def plan_run(listing: pa.Table, previous: pa.Table, parser_version: int) -> Plan
     # the kept rows, taken once from the state and in its order (by source_path)
     kept_at = at.filter(unchanged)
     kept = previous.take(kept_at.take(pc.sort_indices(kept_at)))
-    still_listed = pc.is_in(previous["source_path"], value_set=source_paths)
-    deleted = previous.num_rows - pc.sum(still_listed).as_py() if previous.num_rows else 0
+    # paths are unique on both sides, so each state row found was found once: the rest are
+    # gone (no second lookup, whose table of every path cost 35 MB at 500,000 files)
+    deleted = previous.num_rows - pc.count(at).as_py()
     return Plan(kept, to_read, deleted, previous.num_rows)
 
 
