@@ -127,7 +127,7 @@ def test_same_state_is_told_without_holding_the_previous_one(listed, read, same)
         ],
         schema=pa.schema(list(STATE_SCHEMA)[:-1]),
     )
-    before = rows_before(previous, files)
+    before = rows_before(previous, files["source_path"])
     state = next_state(plan, before, files, parser_version=1)
     assert is_same_state(plan, state, before) is same
     assert state.equals(previous) is same
