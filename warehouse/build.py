@@ -16,6 +16,7 @@ by article or file are rewritten from the earlier snapshot's, narrow enough to c
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import pyarrow.parquet as pq
 
 from transforms.stories import story_clusters
 from transforms.tables import STAGED_SCHEMAS
-from warehouse.state import STATE_SCHEMA, state_parts
+from warehouse.state import has_current_layout, state_parts
 
 # Winner per url_key: latest published_at (missing counts as earliest), then the greatest
 # source_path in byte order (DuckDB compares strings byte by byte, as UTF-8). With a hash of
@@ -42,7 +43,8 @@ QUALIFY row_number() OVER (
 """
 
 # Each published table's query. The tables of every file have a `{changed}` slot, for the
-# filter of a patch (see _patch); a build leaves it empty.
+# filter of a patch (see _patch); a build leaves it empty. (Slots are filled by replace, not
+# format: SQL may hold braces.)
 TABLES: dict[str, str] = {
     "articles": """
         SELECT article_id, url_key, title, excerpt, category, type, published_at,
@@ -131,10 +133,14 @@ PATCHED_TABLES = {
     "rejected_files": "source_path",
     "field_issues": "source_path",
 }
-# A snapshot is patched while the changes since its base was built (the base's deleted
-# articles, plus this run's changed files) are at most this share of all files; beyond, it
-# is built whole again, so the base stays most of every table (NEWSFRONT_PATCH_LIMIT).
+# A snapshot is patched while the patched rows of `articles` since its base was built (in
+# the delta, and hidden in the base) and this run's changed files are at most this share of
+# all files; beyond, every table is built whole again (NEWSFRONT_PATCH_LIMIT).
 DEFAULT_PATCH_LIMIT = 0.1
+# Which code made a snapshot's tables: a patch reuses them only if it was this code, whose
+# rules they follow (a new version's first run with changes builds every table whole).
+BUILD_ID = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+BUILD_ID_FILE = "build_id"
 
 
 def build_snapshot(
@@ -163,12 +169,13 @@ def patch_snapshot(
     previous: Path,
     snapshot_dir: Path,
     spill_dir: Path | None = None,
-    limit: float = DEFAULT_PATCH_LIMIT,
+    patch_limit: float = DEFAULT_PATCH_LIMIT,
 ) -> dict[str, int] | None:
     """The tables of `previous` (a published snapshot) brought to the state in `state_file`
     by rewriting only the rows of the articles and files that changed; return row counts,
-    or None (nothing written) when the changes exceed `limit` (see DEFAULT_PATCH_LIMIT):
-    build instead.
+    or None (nothing written) to ask for a build: when the changes exceed `patch_limit`
+    (see DEFAULT_PATCH_LIMIT), when `previous` was built by other code (BUILD_ID) or from a
+    state of an older layout, or when a part it names is gone.
 
     Correct because every row depends on the files of its own article or file, except
     `related_article_id` (which articles exist: only those whose url_key was touched can
@@ -176,7 +183,7 @@ def patch_snapshot(
     """
     return _with_memory_limits(
         snapshot_dir,
-        lambda con: _patch(con, parts, state_file, previous, snapshot_dir, limit),
+        lambda con: _patch(con, parts, state_file, previous, snapshot_dir, patch_limit),
         spill_dir,
     )
 
@@ -205,68 +212,70 @@ def _with_memory_limits(snapshot_dir: Path, write, spill_dir: Path | None):
 
 def _build(con, parts, state_file, snapshot_dir, compact_into) -> dict[str, int]:
     _staged_views(con, parts, state_file)
-    con.execute(f"CREATE TEMP TABLE winners AS {WINNERS.format(where='')}")
+    con.execute(f"CREATE TEMP TABLE winners AS {WINNERS.replace('{where}', '')}")
     counts: dict[str, int] = {}
     for table, query in TABLES.items():
-        counts[table] = _write_table(con, snapshot_dir, table, query.format(changed=""))
+        counts[table] = _write_table(con, snapshot_dir, table, query.replace("{changed}", ""))
+    _write_build_id(snapshot_dir)
     if compact_into is not None:
         _compact(con, compact_into)
     return counts
 
 
-def _patch(con, parts, state_file, previous, snapshot_dir, limit) -> dict[str, int] | None:
-    if (
-        pq.read_schema(previous / "state.parquet") != STATE_SCHEMA
-        or pq.read_schema(state_file) != STATE_SCHEMA
-    ):
-        return None  # a state of an older layout: build
+def _patch(con, parts, state_file, previous, snapshot_dir, patch_limit) -> dict[str, int] | None:
+    build_id = previous / BUILD_ID_FILE
+    if not build_id.exists() or build_id.read_text() != BUILD_ID:
+        return None  # tables made by other code: this code's rules may differ
+    if not (has_current_layout(previous / "state.parquet") and has_current_layout(state_file)):
+        return None
     for name, file in (("old_state", previous / "state.parquet"), ("new_state", state_file)):
-        con.execute(
-            f"CREATE TEMP TABLE {name} AS SELECT source_path, part "
-            f"FROM read_parquet({_sql_str(str(file))}, hive_partitioning = false)"
-        )
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT source_path, part FROM {_read_file(file)}")
     # the files whose rows left (changed or deleted) and those whose rows came
     for name, first, second in (("gone", "old", "new"), ("came", "new", "old")):
         con.execute(
             f"CREATE TEMP TABLE {name} AS SELECT * FROM {first}_state "
             f"ANTI JOIN {second}_state USING (source_path, part)"
         )
-    files, changed = con.execute(
+    files, changed_files = con.execute(
         "SELECT (SELECT count(*) FROM new_state), (SELECT count(*) FROM "
         "(SELECT source_path FROM gone UNION SELECT source_path FROM came))"
     ).fetchall()[0]
-    patched_before = _deleted_rows(previous, "articles")
     gone_parts = [row[0] for row in con.execute("SELECT DISTINCT part FROM gone").fetchall()]
-    if (
-        changed + patched_before > limit * files
-        or not all((parts / part / "articles.parquet").exists() for part in gone_parts)
-        or not all((previous / f"{table}.parquet").exists() for table in TABLES)
+    if changed_files + _patched_rows(previous) > patch_limit * files or not all(
+        (parts / part / "articles.parquet").exists() for part in gone_parts
     ):
         return None
     _staged_views(con, parts, state_file)
-    # url_keys whose files changed: only their winners can change, and only articles with
-    # these url_keys can appear or go (for `related_article_id`)
-    left = (
+    # url_keys whose files changed: only their winners can change
+    gone_keys = (
         f"SELECT url_key, article_id FROM {_read_parquet(parts, gone_parts, 'articles')} "
         "SEMI JOIN gone USING (source_path, part) UNION "
         if gone_parts
         else ""
     )
     con.execute(
-        f"CREATE TEMP TABLE touched AS {left}"
+        f"CREATE TEMP TABLE touched AS {gone_keys}"
         "SELECT url_key, article_id FROM all_articles SEMI JOIN came USING (source_path, part)"
     )
-    # articles rewritten: the touched ones, and those with a related item that may resolve
-    # differently now; the latter keep their winner, found in the earlier snapshot
+    earlier_articles = table_sql(previous, "articles")
+    # of those, the url_keys with an article before and none now, or the reverse: a related
+    # item naming one of them resolves differently now (article_id is the url_key's hash)
+    con.execute(
+        "CREATE TEMP TABLE flipped AS SELECT url_key FROM (SELECT DISTINCT url_key FROM touched) "
+        f"WHERE (url_key IN (SELECT url_key FROM ({earlier_articles}))) "
+        "<> (url_key IN (SELECT url_key FROM stg_articles))"
+    )
+    # articles rewritten: the touched ones, and those with such a related item; the latter
+    # keep their winner, found in the earlier snapshot
     con.execute(
         "CREATE TEMP TABLE redo AS SELECT article_id FROM touched UNION "
-        "SELECT article_id FROM stg_related WHERE web_url_key IN (SELECT url_key FROM touched)"
+        "SELECT article_id FROM stg_related WHERE web_url_key IN (SELECT url_key FROM flipped)"
     )
-    touched_winners = WINNERS.format(where="WHERE url_key IN (SELECT url_key FROM touched)")
+    touched_winners = WINNERS.replace("{where}", "WHERE url_key IN (SELECT url_key FROM touched)")
     con.execute(
         f"CREATE TEMP TABLE winners AS {touched_winners} UNION ALL "
         "SELECT a.source_path, hash(s.part) AS part_hash "
-        f"FROM ({table_sql(previous, 'articles')}) a JOIN new_state s USING (source_path) "
+        f"FROM ({earlier_articles}) a JOIN new_state s USING (source_path) "
         "WHERE a.article_id IN (SELECT article_id FROM redo) "
         "AND a.article_id NOT IN (SELECT article_id FROM touched)"
     )
@@ -279,11 +288,13 @@ def _patch(con, parts, state_file, previous, snapshot_dir, limit) -> dict[str, i
     for table, query in TABLES.items():
         key = PATCHED_TABLES.get(table)
         if key is None:
-            counts[table] = _write_table(con, snapshot_dir, table, query.format(changed=""))
+            counts[table] = _write_table(con, snapshot_dir, table, query.replace("{changed}", ""))
             continue
         changed_keys = "redo" if key == "article_id" else "redo_files"
-        # a table of every file: only the changed files' rows (the others' come from winners)
-        query = query.format(changed="WHERE source_path IN (SELECT source_path FROM redo_files)")
+        # the tables of every file take only the changed files' rows (the tables by article
+        # are already limited to the redo articles by `winners`)
+        only_changed = "WHERE source_path IN (SELECT source_path FROM redo_files)"
+        query = query.replace("{changed}", only_changed)
         if table == "articles":
             counts[table] = _write_delta(con, previous, snapshot_dir, table, query, changed_keys)
         else:  # the earlier rows of the unchanged keys, in their order, then the new ones
@@ -292,6 +303,7 @@ def _patch(con, parts, state_file, previous, snapshot_dir, limit) -> dict[str, i
                 f"USING ({key}) UNION ALL SELECT * FROM ({query})"
             )
             counts[table] = _write_table(con, snapshot_dir, table, merged)
+    _write_build_id(snapshot_dir)
     return counts
 
 
@@ -361,9 +373,17 @@ def table_counts(snapshot_dir: Path) -> dict[str, int]:
     return counts
 
 
-def _deleted_rows(snapshot_dir: Path, table: str) -> int:
-    deleted = snapshot_dir / f"{table}.deleted.parquet"
-    return pq.ParquetFile(deleted).metadata.num_rows if deleted.exists() else 0
+def _patched_rows(snapshot_dir: Path) -> int:
+    """Rows of `articles` patched since its base was built: those the delta adds, and those
+    of the base it hides."""
+    return sum(
+        pq.ParquetFile(file).metadata.num_rows
+        for file in table_files(snapshot_dir, "articles")[1:]  # all but the base
+    )
+
+
+def _write_build_id(snapshot_dir: Path) -> None:
+    (snapshot_dir / BUILD_ID_FILE).write_text(BUILD_ID)
 
 
 def _staged_views(con: duckdb.DuckDBPyConnection, parts: Path, state_file: Path) -> None:

@@ -298,6 +298,7 @@ def connect_remote(url: str, storage_options: dict | None = None) -> duckdb.Duck
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     for table in TABLES:
+        # one file per table: an object-store warehouse is never patched (store.publish)
         path = warehouse._key("snapshots", current, f"{table}.parquet")
         try:
             data = ds.dataset(path, filesystem=filesystem, format="parquet")

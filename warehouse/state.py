@@ -56,13 +56,17 @@ class Plan:
         return self.kept.num_rows
 
 
+def has_current_layout(path: Path) -> bool:
+    """Whether a state file has this version's layout."""
+    return pq.read_schema(path) == STATE_SCHEMA
+
+
 def read_state(path: Path) -> pa.Table:
     """A published state; one written by an older layout counts as empty (all files are
     read and parsed again), which is always correct."""
-    table = pq.read_table(path)
-    if table.schema != STATE_SCHEMA:
+    if not has_current_layout(path):
         return empty_state()
-    return table
+    return pq.read_table(path)
 
 
 def empty_state() -> pa.Table:
@@ -73,7 +77,7 @@ def state_parts(path: Path) -> pa.ChunkedArray:
     """The `part` column of a published state (a part per file), read as a dictionary: there
     are few distinct parts, so at 500,000 files it takes 19 MB and not 70. Empty for a
     state of an older layout, as read_state."""
-    if pq.read_schema(path) != STATE_SCHEMA:
+    if not has_current_layout(path):
         return pa.chunked_array([], pa.dictionary(pa.int32(), pa.string()))
     return pq.ParquetFile(path, read_dictionary=["part"]).read(columns=["part"])["part"]
 

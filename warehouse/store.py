@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from warehouse.build import (
+    BUILD_ID_FILE,
     DEFAULT_PATCH_LIMIT,
     TABLES,
     build_snapshot,
@@ -176,6 +177,8 @@ def _link_tables(source: Path, target: Path) -> dict[str, int]:
     for table in TABLES:
         for file in table_files(source, table):
             os.link(file, target / file.name)
+    if (source / BUILD_ID_FILE).exists():
+        os.link(source / BUILD_ID_FILE, target / BUILD_ID_FILE)
     return table_counts(target)
 
 

@@ -12,7 +12,7 @@ import pytest
 from tests.warehouse.helpers import OLD, tables, write
 from tests.warehouse.test_incremental import doc, full_refresh_of
 from warehouse import Warehouse
-from warehouse.build import PATCHED_TABLES, TABLES
+from warehouse.build import BUILD_ID, BUILD_ID_FILE, PATCHED_TABLES, TABLES
 from warehouse.catalog import published_snapshot
 from warehouse.pipeline import run_ingest
 
@@ -99,12 +99,14 @@ def test_changes_past_the_limit_rebuild_the_tables_whole(tmp_path):
     corpus(source, 10)
     run_ingest(source, wh)
     patched = []
-    for i in range(3):  # one file each: 1, then 1 + 1, then 2 + 1 changes of 10 files
+    for i in range(3):
+        # an edit: 1 changed file of 10, within 0.25; then 1 and the 2 rows patched before
+        # (one in the delta, one hidden in the base), past it; then 1 again after the rebuild
         write(source, f"{i:02d}.md", doc(f"https://e.com/{i}", title=f"edit {i}"), OLD + 10 + i)
         run_ingest(source, wh, patch_limit=0.25)
         patched.append(is_patched(wh))
         assert tables(wh) == full_refresh_of(source, tmp_path)
-    assert patched == [True, True, False]
+    assert patched == [True, False, True]
     write(source, "05.md", doc("https://e.com/5", title="again"), OLD + 30)
     run_ingest(source, wh, patch_limit=0.0)  # 0: never patched
     assert not is_patched(wh)
@@ -137,3 +139,50 @@ def test_nothing_changed_after_a_patch_reports_the_same_counts(tmp_path, patch_l
     again = run_ingest(source, wh, patch_limit=patch_limit)
     assert first["tables"] == again["tables"] and again["tables"]["articles"] == 9
     assert is_patched(wh) == (patch_limit > 0)
+
+
+def test_added_articles_count_toward_the_limit(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    corpus(source, 10)
+    run_ingest(source, wh)
+    patched = []
+    for i in range(3):  # a new article a run, of 11, 12, 13 files: 1, 1 + 1, then 1 + 2 > 2.6
+        write(source, f"new{i}.md", doc(f"https://e.com/new{i}"), OLD + 10 + i)
+        run_ingest(source, wh, patch_limit=0.2)
+        patched.append(is_patched(wh))
+    assert patched == [True, True, False]
+    assert tables(wh) == full_refresh_of(source, tmp_path)
+
+
+def test_an_edited_article_that_many_link_to_is_the_only_one_rewritten(tmp_path):
+    # the linking articles' related_article_id cannot change: the url_key still has an article
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "hub.md", doc("https://e.com/hub"))
+    for i in range(9):
+        write(source, f"{i}.md", doc(f"https://e.com/{i}", extra=RELATED_HUB))
+    run_ingest(source, wh)
+    write(source, "hub.md", doc("https://e.com/hub", title="edited"), OLD + 10)
+    run_ingest(source, wh, patch_limit=1.0)
+    assert rows(snapshot(wh) / "articles.delta.parquet") == 1
+    assert tables(wh) == full_refresh_of(source, tmp_path)
+    (source / "hub.md").unlink()  # now they all resolve to nothing: all are rewritten
+    run_ingest(source, wh, patch_limit=1.0)
+    assert rows(snapshot(wh) / "articles.delta.parquet") == 9
+    assert {r[-1] for r in tables(wh)["related_items"]} == {None}
+    assert tables(wh) == full_refresh_of(source, tmp_path)
+
+
+RELATED_HUB = "related:\n  - webUrl: https://e.com/hub\n"
+
+
+def test_tables_built_by_other_code_are_built_again_not_patched(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    corpus(source, 10)
+    run_ingest(source, wh)
+    assert (snapshot(wh) / BUILD_ID_FILE).read_text() == BUILD_ID
+    (snapshot(wh) / BUILD_ID_FILE).write_text("an older version")
+    write(source, "01.md", doc("https://e.com/1", title="edited"), OLD + 10)
+    run_ingest(source, wh, patch_limit=1.0)
+    assert not is_patched(wh)
+    assert (snapshot(wh) / BUILD_ID_FILE).read_text() == BUILD_ID
+    assert tables(wh) == full_refresh_of(source, tmp_path)
