@@ -330,8 +330,7 @@ def _write_delta(con, previous, snapshot_dir, table, rows, changed_keys) -> int:
         f"AS base SEMI JOIN {changed_keys} USING ({key}) ORDER BY row) TO "
         f"{_sql_str(str(snapshot_dir / f'{table}.deleted.parquet'))} ({PARQUET_OPTIONS})"
     )
-    con.execute(f"CREATE TEMP VIEW {table} AS {table_sql(snapshot_dir, table)}")
-    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    return _view_of(con, snapshot_dir, table)
 
 
 def table_sql(snapshot_dir: Path, table: str) -> str:
@@ -410,14 +409,19 @@ def _staged_views(con: duckdb.DuckDBPyConnection, parts: Path, state_file: Path)
 
 
 def _write_table(con, snapshot_dir: Path, table: str, query: str) -> int:
-    """Write one table whole; later queries (related_items, providers) read the written
-    file by the table's name."""
+    """Write one table whole; return its row count."""
     if table == "story_clusters":
         _register_clusters(con)
     target = snapshot_dir / f"{table}.parquet"
     # Streamed to Parquet, not held in memory.
     con.execute(f"COPY ({query}) TO {_sql_str(str(target))} ({PARQUET_OPTIONS})")
-    con.execute(f"CREATE TEMP VIEW {table} AS SELECT * FROM {_read_file(target)}")
+    return _view_of(con, snapshot_dir, table)
+
+
+def _view_of(con, snapshot_dir: Path, table: str) -> int:
+    """A view of the table just written, by its name, for the queries that follow
+    (related_items, providers, story_clusters); its row count."""
+    con.execute(f"CREATE TEMP VIEW {table} AS {table_sql(snapshot_dir, table)}")
     return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
 
