@@ -140,8 +140,8 @@ def next_state(plan: Plan, before: pa.Table, read: pa.Table, parser_version: int
     """The state after a run: kept rows, plus a row per file read.
 
     `read` holds the parts' `files.parquet` rows with a `part` column; `before` is
-    rows_before(previous state, read["source_path"]). A file read but found unchanged keeps
-    its old part (and outcome) under its new size and mtime.
+    rows_before(previous state, the paths of the files read). A file read but found
+    unchanged keeps its old part (and outcome) under its new size and mtime.
     """
     if read.num_rows == 0:
         return plan.kept  # already in the state's order
