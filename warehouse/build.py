@@ -11,7 +11,8 @@ again. `articles`, whose bodies make it the widest table by far, then keeps the 
 snapshot's file, hard-linked, as its base, with two small files beside it: the changed
 articles' rows (`articles.delta.parquet`) and the numbers of the base's rows they replace or
 remove (`articles.deleted.parquet`). `table_sql` reads it either way. The other tables keyed
-by article or file are rewritten from the earlier snapshot's, narrow enough to copy.
+by article or file are rewritten from the earlier snapshot's, narrow enough to copy, or
+hard-linked from it when the change left their rows as they were.
 """
 
 from __future__ import annotations
@@ -226,6 +227,8 @@ def _patch(con, parts, state_file, previous, snapshot_dir, patch_limit) -> dict[
     build_id = previous / BUILD_ID_FILE
     if not build_id.exists() or build_id.read_text() != BUILD_ID:
         return None  # tables made by other code: this code's rules may differ
+    if not all((previous / f"{table}.parquet").exists() for table in TABLES):
+        return None  # a table lost: only a build makes it again
     if not (has_current_layout(previous / "state.parquet") and has_current_layout(state_file)):
         return None
     for name, file in (("old_state", previous / "state.parquet"), ("new_state", state_file)):
@@ -288,7 +291,11 @@ def _patch(con, parts, state_file, previous, snapshot_dir, patch_limit) -> dict[
     for table, query in TABLES.items():
         key = PATCHED_TABLES.get(table)
         if key is None:
-            counts[table] = _write_table(con, snapshot_dir, table, query.replace("{changed}", ""))
+            if table == "story_clusters" and _same_links(con, previous):
+                counts[table] = _link_table(con, previous, snapshot_dir, table)
+            else:
+                query = query.replace("{changed}", "")
+                counts[table] = _write_table(con, snapshot_dir, table, query)
             continue
         changed_keys = "redo" if key == "article_id" else "redo_files"
         # the tables of every file take only the changed files' rows (the tables by article
@@ -297,14 +304,57 @@ def _patch(con, parts, state_file, previous, snapshot_dir, patch_limit) -> dict[
         query = query.replace("{changed}", only_changed)
         if table == "articles":
             counts[table] = _write_delta(con, previous, snapshot_dir, table, query, changed_keys)
+            continue
+        # An edit often leaves a table's rows as they were (a new title changes no topic,
+        # image or related item): the earlier file is then linked, not copied.
+        con.execute(f"CREATE TEMP TABLE new_{table} AS {query}")
+        earlier = table_sql(previous, table)
+        if _same_rows(
+            con,
+            f"SELECT * FROM ({earlier}) SEMI JOIN {changed_keys} USING ({key})",
+            f"SELECT * FROM new_{table}",
+        ):
+            counts[table] = _link_table(con, previous, snapshot_dir, table)
         else:  # the earlier rows of the unchanged keys, in their order, then the new ones
             merged = (
-                f"SELECT * FROM ({table_sql(previous, table)}) ANTI JOIN {changed_keys} "
-                f"USING ({key}) UNION ALL SELECT * FROM ({query})"
+                f"SELECT * FROM ({earlier}) ANTI JOIN {changed_keys} "
+                f"USING ({key}) UNION ALL SELECT * FROM new_{table}"
             )
             counts[table] = _write_table(con, snapshot_dir, table, merged)
     _write_build_id(snapshot_dir)
     return counts
+
+
+def _same_rows(con, first: str, second: str) -> bool:
+    """Whether two SELECTs give the same rows, as many times each, in any order."""
+    return con.execute(
+        f"SELECT (SELECT count(*) FROM ({first})) = (SELECT count(*) FROM ({second})) "
+        f"AND NOT EXISTS (({first}) EXCEPT ALL ({second}))"
+    ).fetchall()[0][0]
+
+
+def _same_links(con, previous: Path) -> bool:
+    """Whether the patched tables give the story clusters of `previous`: the same articles
+    (no url_key gained or lost its article: `flipped` is empty) and the same links. Only
+    the redo articles' related items were made again, so only theirs are compared; as
+    sets, since a link twice joins nothing more."""
+    if con.execute("SELECT count(*) FROM flipped").fetchall()[0][0]:
+        return False
+    links = (
+        "SELECT DISTINCT article_id, related_article_id FROM ({}) SEMI JOIN redo "
+        "USING (article_id) WHERE related_article_id <> article_id"  # NULL: no link
+    )
+    return _same_rows(
+        con,
+        links.format(table_sql(previous, "related_items")),
+        links.format("SELECT * FROM related_items"),
+    )
+
+
+def _link_table(con, previous: Path, snapshot_dir: Path, table: str) -> int:
+    """The table of `previous`, a single file, hard-linked into this snapshot unchanged."""
+    os.link(previous / f"{table}.parquet", snapshot_dir / f"{table}.parquet")
+    return _view_of(con, snapshot_dir, table)
 
 
 def _write_delta(con, previous, snapshot_dir, table, rows, changed_keys) -> int:
@@ -361,14 +411,14 @@ def table_files(snapshot_dir: Path, table: str) -> list[Path]:
 def table_counts(snapshot_dir: Path) -> dict[str, int]:
     """Row counts of a snapshot's tables: from the Parquet footers when built whole."""
     counts = {}
-    with duckdb.connect() as con:
-        for table in TABLES:
-            if (snapshot_dir / f"{table}.delta.parquet").exists():
+    for table in TABLES:
+        if (snapshot_dir / f"{table}.delta.parquet").exists():
+            with duckdb.connect() as con:
                 sql = f"SELECT count(*) FROM ({table_sql(snapshot_dir, table)})"
                 counts[table] = con.execute(sql).fetchall()[0][0]
-            else:
-                file = snapshot_dir / f"{table}.parquet"
-                counts[table] = pq.ParquetFile(file).metadata.num_rows
+        else:
+            file = snapshot_dir / f"{table}.parquet"
+            counts[table] = pq.ParquetFile(file).metadata.num_rows
     return counts
 
 

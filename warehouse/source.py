@@ -52,11 +52,15 @@ class Listing:
 
     def add(self, path: bytes, size: int | None, mtime_ns: int | None) -> None:
         """One candidate: its path as bytes (path_bytes), its size and mtime if known."""
-        paths, sizes, mtimes = self.columns
-        paths.append(path)
-        sizes.append(size)
-        mtimes.append(mtime_ns)
-        if len(paths) == self.BATCH:
+        self.extend([path], [size], [mtime_ns])
+
+    def extend(self, paths: list[bytes], sizes: list, mtimes: list) -> None:
+        """Candidates by column: a folder's at once (a call per file cost listing 15%)."""
+        columns = self.columns
+        columns[0].extend(paths)
+        columns[1].extend(sizes)
+        columns[2].extend(mtimes)
+        if len(columns[0]) >= self.BATCH:
             self._flush()
 
     def table(self) -> pa.Table:
@@ -92,6 +96,7 @@ def list_candidates(root: Path | str, storage_options: dict | None = None) -> pa
                 entries = list(scan)
         except OSError:
             continue  # a folder that vanished or cannot be listed holds no candidates we can see
+        paths, sizes, mtimes = [], [], []
         for entry in entries:
             name = entry.name
             if name.startswith(b"."):
@@ -103,12 +108,16 @@ def list_candidates(root: Path | str, storage_options: dict | None = None) -> pa
             if is_dir:
                 pending.append((entry.path, prefix + name + b"/"))
             elif name.endswith(_SUFFIX_BYTES) and not _is_dir_link(entry):
+                paths.append(prefix + name)
                 try:
                     stat = entry.stat()  # follows a link to its file
                 except OSError:
-                    found.add(prefix + name, None, None)  # rejected as unreadable when read
+                    sizes.append(None)  # rejected as unreadable when read
+                    mtimes.append(None)
                 else:
-                    found.add(prefix + name, stat.st_size, stat.st_mtime_ns)
+                    sizes.append(stat.st_size)
+                    mtimes.append(stat.st_mtime_ns)
+        found.extend(paths, sizes, mtimes)
     return found.table()
 
 

@@ -12,7 +12,7 @@ import pytest
 from tests.warehouse.helpers import OLD, tables, write
 from tests.warehouse.test_incremental import doc, full_refresh_of
 from warehouse import Warehouse
-from warehouse.build import BUILD_ID, BUILD_ID_FILE, PATCHED_TABLES, TABLES
+from warehouse.build import BUILD_ID, BUILD_ID_FILE, TABLES
 from warehouse.catalog import published_snapshot
 from warehouse.pipeline import run_ingest
 
@@ -48,10 +48,12 @@ def test_a_patch_writes_the_changed_rows_beside_the_base(tmp_path):
     assert os.path.samefile(patched / "articles.parquet", base / "articles.parquet")
     assert rows(patched / "articles.delta.parquet") == 1
     assert rows(patched / "articles.deleted.parquet") == 1
-    # the narrower tables are rewritten whole, as one file each
-    for table in set(PATCHED_TABLES) - {"articles"}:
+    # the narrower tables are one file each: rewritten where their rows changed (a topic,
+    # the file's hash), the earlier file linked where they did not
+    for table in set(TABLES) - {"articles"}:
         assert not (patched / f"{table}.delta.parquet").exists()
-        assert not os.path.samefile(patched / f"{table}.parquet", base / f"{table}.parquet")
+        linked = os.path.samefile(patched / f"{table}.parquet", base / f"{table}.parquet")
+        assert linked == (table not in {"article_topics", "article_sources", "providers"})
     assert [r[2] for r in tables(wh)["articles"]].count("edited") == 1
     assert tables(wh) == full_refresh_of(source, tmp_path)
 
@@ -173,6 +175,41 @@ def test_an_edited_article_that_many_link_to_is_the_only_one_rewritten(tmp_path)
 
 
 RELATED_HUB = "related:\n  - webUrl: https://e.com/hub\n"
+
+
+def test_tables_whose_rows_an_edit_leaves_alone_are_linked_not_copied(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    corpus(source, 8)
+    linker = "related:\n  - webUrl: https://e.com/1\n    title: {}\n"
+    write(source, "linker.md", doc("https://e.com/l", extra=linker.format("first")))
+    run_ingest(source, wh)
+
+    def linked_from(before: Path) -> set[str]:
+        return {
+            table
+            for table in set(TABLES) - {"articles"}  # its base is always linked
+            if os.path.samefile(snapshot(wh) / f"{table}.parquet", before / f"{table}.parquet")
+        }
+
+    steps = [
+        # a new title: only articles and the file's hash change
+        (doc("https://e.com/l", title="new", extra=linker.format("first")), set()),
+        # the related item's own title: the same link, so the same clusters
+        (doc("https://e.com/l", extra=linker.format("second")), {"related_items"}),
+        # a link to another article: new clusters
+        (
+            doc("https://e.com/l", extra=linker.format("second").replace("/1", "/2")),
+            {"related_items", "story_clusters"},
+        ),
+    ]
+    for step, (text, rewritten) in enumerate(steps):
+        before = snapshot(wh)
+        write(source, "linker.md", text, OLD + 10 + step)
+        run_ingest(source, wh, patch_limit=1.0)
+        assert is_patched(wh)
+        always = {"articles", "article_sources", "providers"}  # base, hash, built whole
+        assert linked_from(before) == set(TABLES) - always - rewritten
+        assert tables(wh) == full_refresh_of(source, tmp_path)
 
 
 def test_tables_built_by_other_code_are_built_again_not_patched(tmp_path):
