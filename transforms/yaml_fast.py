@@ -38,6 +38,12 @@ _INDICATOR = re.compile(r"[&*!%|>?\[{]")
 _BEFORE_INDICATOR = frozenset(" \n[]{},")
 # yaml-rs joins an escaped surrogate pair into one character; libyaml refuses it.
 _SURROGATE_ESCAPE = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F]")
+# Any character of the two classes above, or of `<<` and escapes: most documents have none,
+# and one scan for all of them then replaces the checks one by one.
+_ANY_SUSPECT = re.compile(
+    "[\t\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff"
+    "&*!%|>?\\[{<\\\\]"
+)
 _BLOCK_SCALAR = re.compile(r"[|>][-+0-9]*[ \t]*(?:#[^\n]*)?$", re.MULTILINE)
 # A plain value YAML 1.2 may type, after `: ` at the end of a line. Quoting it is exact as a
 # mapping value and harmless in a comment; anywhere else (inside a multi-line string, or a
@@ -62,27 +68,10 @@ def _quote(match: re.Match) -> str:
 
 def load_yaml_fast(text: str) -> object | None:
     """The document exactly as `load_yaml` reads it, or None to ask for `load_yaml`."""
-    if (
-        _UNSAFE_CHAR.search(text)
-        or text.startswith(("---", "..."))
-        or "\n---" in text
-        or "\n..." in text
-        or "<<" in text
-        or ("\\" in text and _SURROGATE_ESCAPE.search(text))
-    ):
+    if text.startswith(("---", "...")) or "\n---" in text or "\n..." in text:
         return None
-    for match in _INDICATOR.finditer(text):
-        # these characters are common inside text; they matter only where a token starts
-        at = match.start()
-        if at and text[at - 1] not in _BEFORE_INDICATOR:
-            continue
-        char = match[0]
-        if char in "&*!%[{":  # flow collections: libyaml refuses some that yaml-rs reads
-            return None
-        if char == "?" and text[at + 1 : at + 2] in (" ", "\n", ""):
-            return None
-        if char in "|>" and _BLOCK_SCALAR.match(text, at):
-            return None
+    if _ANY_SUSPECT.search(text) and not _is_plain(text):
+        return None
     quoted, count = _TYPED_VALUE.subn(_quote, text)
     try:
         data = yaml_rs.loads(quoted, parse_datetime=False)
@@ -90,6 +79,30 @@ def load_yaml_fast(text: str) -> object | None:
     except (_Unsure, yaml_rs.YAMLDecodeError, ValueError, TypeError, RecursionError):
         return None
     return data
+
+
+def _is_plain(text: str) -> bool:
+    """Whether the text has none of the characters and constructs that need the exact
+    reader (see the module's docstring), though it has some of the characters they use."""
+    if (
+        _UNSAFE_CHAR.search(text)
+        or "<<" in text
+        or ("\\" in text and _SURROGATE_ESCAPE.search(text))
+    ):
+        return False
+    for match in _INDICATOR.finditer(text):
+        # these characters are common inside text; they matter only where a token starts
+        at = match.start()
+        if at and text[at - 1] not in _BEFORE_INDICATOR:
+            continue
+        char = match[0]
+        if char in "&*!%[{":  # flow collections: libyaml refuses some that yaml-rs reads
+            return False
+        if char == "?" and text[at + 1 : at + 2] in (" ", "\n", ""):
+            return False
+        if char in "|>" and _BLOCK_SCALAR.match(text, at):
+            return False
+    return True
 
 
 class _Unsure(Exception):

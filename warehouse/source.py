@@ -179,7 +179,7 @@ def read_candidate(
                 raise Rejection("unreadable", "this is not a regular file (a pipe or device?)")
             if stat.st_size > max_bytes:
                 raise Rejection("too_large", _too_large(stat.st_size, max_bytes))
-            raw = _read_up_to(fd, max_bytes + 1)
+            raw = _read_up_to(fd, max_bytes + 1, stat.st_size + 1)
         finally:
             os.close(fd)
     except (OSError, RuntimeError) as exc:
@@ -227,14 +227,19 @@ def fetch_objects(
     return results
 
 
-def _read_up_to(fd: int, limit: int) -> bytes:
+def _read_up_to(fd: int, limit: int, expected: int) -> bytes:
+    """At most `limit` bytes, asking first for the `expected` (the size, plus one to see
+    growth): a read allocates what it asks for, and asking for the limit (5 MB) took more
+    time than reading a small file."""
     pieces = []
+    want = min(limit, expected)
     while limit > 0:
-        piece = os.read(fd, limit)
+        piece = os.read(fd, want)
         if not piece:
             break
         pieces.append(piece)
         limit -= len(piece)
+        want = min(limit, 1 << 16)
     return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 

@@ -1,7 +1,9 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transforms.errors import Rejection
-from transforms.frontmatter import decode, split_front_matter
+from transforms.frontmatter import _BOUNDARIES, _closing, decode, split_front_matter
 
 
 def test_yaml_block_and_body_are_split():
@@ -58,3 +60,22 @@ def test_invalid_utf8_is_an_encoding_rejection_with_its_position():
         decode(b"---\ntitle: caf\xe9\n---\n")
     assert caught.value.reason == "encoding"
     assert (caught.value.line, caught.value.column) == (2, 11)
+
+
+# Boundary lines, near-misses and other lines, so that every case comes up often.
+_LINES = st.lists(
+    st.sampled_from(["---", "----", "--- \t", "---x", " ---", "+++", "++++ ", "+++-", "{", "}"])
+    | st.text(alphabet="-+{}x \t", max_size=4),
+    max_size=12,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(lines=_LINES, start=st.integers(min_value=1, max_value=40))
+def test_the_closing_boundary_is_the_one_the_regex_finds(lines, start):
+    text = "\n".join(lines)
+    start = min(start, len(text))
+    for _, boundary, starts_with in _BOUNDARIES:
+        found = _closing(boundary, text, start, starts_with)
+        expected = boundary.search(text, start)
+        assert (found and found.span()) == (expected and expected.span())
