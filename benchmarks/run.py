@@ -12,11 +12,18 @@ sessions under the output folder), then measures, each as its own process tree:
 Then start-up of `newsfront run` on the unchanged sample corpus against a bare one-task
 Prefect flow, and five analytical queries on the Parquet views against native DuckDB tables.
 
+Machines here are shared, and their speed drifts from minute to minute, so the full loads
+are measured in `--rounds` rounds (3 by default), each running start-up, newsfront, the
+naive script and dlt one after the other; each one's best round counts. Memory is sampled
+in the first round only: reading every process's memory 20 times a second takes CPU from
+newsfront's two workers (about 1 s of a 100,000-file load) and hardly any from a
+single-process baseline, so the later, unsampled rounds time them alike.
+
 It prints a table (files/s, ratios, wall time, peak memory as PSS of the whole process tree)
 and writes the figures to OUT/results.json. Given several sizes, it also prints how much
 newsfront's peak memory grows from the smallest to the largest (the baselines can be
-skipped for that: `--sizes 100000,500000 --skip-naive --skip-dlt`). Machines here are
-shared: compare ratios within one run.
+skipped for that: `--sizes 100000,500000 --skip-naive --skip-dlt`). Compare ratios within
+one run.
 """
 
 from __future__ import annotations
@@ -40,8 +47,9 @@ NEWSFRONT = [PY, "-m", "flows.cli"]
 OLD = 1_600_000_000
 
 
-def measure(command: list[str], env: dict | None = None) -> dict:
-    """Wall time and peak memory (PSS of the process and all its children, every 50 ms)."""
+def measure(command: list[str], env: dict | None = None, memory: bool = True) -> dict:
+    """Wall time and, with `memory`, peak memory (PSS of the process and all its children,
+    every 50 ms; None without)."""
     start = time.perf_counter()
     process = psutil.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -61,14 +69,31 @@ def measure(command: list[str], env: dict | None = None) -> dict:
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    if memory:
+        sampler.start()
     out, err = process.communicate()
     done.set()
-    sampler.join()
+    if memory:
+        sampler.join()
     seconds = time.perf_counter() - start
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{err[-3000:]}")
-    return {"seconds": round(seconds, 3), "peak_rss_mb": round(peak / 2**20, 1), "stdout": out}
+    return {
+        "seconds": round(seconds, 3),
+        "peak_rss_mb": round(peak / 2**20, 1) if memory else None,
+        "stdout": out,
+    }
+
+
+def best(runs: list[dict]) -> dict:
+    """The fastest of several measurements of one command, with every round's time and the
+    peak memory of the sampled ones."""
+    fastest = dict(min(runs, key=lambda run: run["seconds"]))
+    fastest["rounds"] = [run["seconds"] for run in runs]
+    fastest["peak_rss_mb"] = max(
+        (run["peak_rss_mb"] for run in runs if run["peak_rss_mb"] is not None), default=None
+    )
+    return fastest
 
 
 def _children(process: psutil.Process) -> list[psutil.Process]:
@@ -111,30 +136,44 @@ def touch_one_percent(source: Path, round_: int) -> int:
     return len(files)
 
 
-def newsfront_runs(source: Path, work: Path, env: dict) -> dict:
+def full_loads(source: Path, work: Path, env: dict, rounds: int, baselines: dict) -> dict:
+    """newsfront's start-up and full load and each baseline, in alternating rounds (memory
+    sampled in the first); each one's fastest round."""
     empty = work / "empty-source"
     empty.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(work / "wh-empty", ignore_errors=True)
-    shutil.rmtree(work / "wh", ignore_errors=True)
-    startups = [
-        measure([*NEWSFRONT, "run", str(empty), "-w", str(work / "wh-empty")], env)
-        for _ in range(3)
-    ]
-    startup = sorted(startups, key=lambda m: m["seconds"])[1]  # the median of three
-    full = measure([*NEWSFRONT, "run", str(source), "-w", str(work / "wh")], env)
-    full["stages"] = last_run_stages(work / "wh")
-    unchanged = measure([*NEWSFRONT, "run", str(source), "-w", str(work / "wh")], env)
-    unchanged["stages"] = last_run_stages(work / "wh")
-    changed_files = touch_one_percent(source, 1)
-    changed = measure([*NEWSFRONT, "run", str(source), "-w", str(work / "wh")], env)
-    changed["stages"] = last_run_stages(work / "wh")
-    return {
-        "startup": startup,
-        "full": full,
-        "unchanged": unchanged,
-        "one_percent": changed,
-        "changed_files": changed_files,
-    }
+    runs: dict[str, list[dict]] = {"startup": [], "full": [], **{name: [] for name in baselines}}
+    for round_ in range(rounds):
+        memory = round_ == 0
+        runs["startup"].append(
+            measure([*NEWSFRONT, "run", str(empty), "-w", str(work / "wh-empty")], env, memory)
+        )
+        shutil.rmtree(work / "wh", ignore_errors=True)
+        full = measure([*NEWSFRONT, "run", str(source), "-w", str(work / "wh")], env, memory)
+        full["stages"] = last_run_stages(work / "wh")
+        runs["full"].append(full)
+        for name, command in baselines.items():
+            shutil.rmtree(work / name, ignore_errors=True)
+            runs[name].append(measure([*command, str(source), str(work / name)], memory=memory))
+    return {name: best(measured) for name, measured in runs.items()}
+
+
+def incremental_runs(source: Path, work: Path, env: dict) -> dict:
+    """On the last full load's warehouse: twice a run with nothing changed, then twice a run
+    after 1% of the files changed (another 1% each time); memory sampled in the first."""
+    figures = {}
+    for name in ("unchanged", "one_percent"):
+        measured = []
+        for round_ in range(2):
+            if name == "one_percent":
+                figures["changed_files"] = touch_one_percent(source, 1 + round_)
+            run = measure(
+                [*NEWSFRONT, "run", str(source), "-w", str(work / "wh")], env, round_ == 0
+            )
+            run["stages"] = last_run_stages(work / "wh")
+            measured.append(run)
+        figures[name] = best(measured)
+    return figures
 
 
 def last_run_stages(warehouse: Path) -> dict:
@@ -208,23 +247,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     parser.add_argument("--skip-dlt", action="store_true")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of full loads")
     args = parser.parse_args()
     env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING"}
-    results: dict = {"sizes": {}}
+    baselines = {}
+    if not args.skip_naive:
+        baselines["naive"] = [PY, "benchmarks/baselines/naive.py"]
+    if not args.skip_dlt:
+        baselines["dlt"] = [PY, "benchmarks/baselines/dlt_frontmatter.py"]
+    results: dict = {"sizes": {}, "rounds": args.rounds}
     for size in [int(s) for s in args.sizes.split(",")]:
         source = corpus(args.out, size)
         work = args.out / f"work-{size}"
-        figures = newsfront_runs(source, work, env)
-        if not args.skip_naive:
-            shutil.rmtree(work / "naive", ignore_errors=True)
-            figures["naive"] = measure(
-                [PY, "benchmarks/baselines/naive.py", str(source), str(work / "naive")]
-            )
-        if not args.skip_dlt:
-            shutil.rmtree(work / "dlt", ignore_errors=True)
-            figures["dlt"] = measure(
-                [PY, "benchmarks/baselines/dlt_frontmatter.py", str(source), str(work / "dlt")]
-            )
+        figures = full_loads(source, work, env, max(args.rounds, 1), baselines)
+        figures.update(incremental_runs(source, work, env))
         for figure in figures.values():
             if isinstance(figure, dict):
                 figure.pop("stdout", None)
@@ -237,9 +273,9 @@ def main() -> None:
         results["memory_growth"] = memory_growth(results["sizes"])
     sample = ROOT / "examples" / "corpus"
     sample_wh = args.out / "work-sample" / "wh"
-    measure([*NEWSFRONT, "run", str(sample), "-w", str(sample_wh)], env)
-    start_sample = measure([*NEWSFRONT, "run", str(sample), "-w", str(sample_wh)], env)
-    bare = measure([PY, "benchmarks/baselines/bare_flow.py"], env)
+    measure([*NEWSFRONT, "run", str(sample), "-w", str(sample_wh)], env, memory=False)
+    start_sample = measure([*NEWSFRONT, "run", str(sample), "-w", str(sample_wh)], env, False)
+    bare = measure([PY, "benchmarks/baselines/bare_flow.py"], env, memory=False)
     for figure in (start_sample, bare):
         figure.pop("stdout", None)
     results["startup"] = {
@@ -260,7 +296,11 @@ def report(size: int, f: dict) -> None:
     fixed = f["startup"]["seconds"]
     net = max(f["full"]["seconds"] - fixed, 1e-9)
     rate = size / net
-    print(f"\n{size:,} files (newsfront figures exclude the fixed start-up of {fixed:.2f} s)")
+    rounds = len(f["full"]["rounds"])
+    print(
+        f"\n{size:,} files, the best of {rounds} alternating round(s) each "
+        f"(newsfront figures exclude the fixed start-up of {fixed:.2f} s)"
+    )
     print(f"{'run':<34}{'wall s':>9}{'files/s':>10}{'peak MB':>13}{'vs naive':>10}{'vs dlt':>8}")
     rows = [("newsfront full load", f["full"]["seconds"], rate, f["full"]["peak_rss_mb"])]
     for key, label in (("naive", "naive script (a)"), ("dlt", "dlt filesystem (b)")):
@@ -274,6 +314,16 @@ def report(size: int, f: dict) -> None:
             for k in ("naive", "dlt")
         ]
         print(f"{label:<34}{wall:>9.2f}{files_per_s:>10,.0f}{rss:>13.0f}{vs[0]:>10}{vs[1]:>8}")
+    for key, label in (
+        ("startup", "start-up"),
+        ("full", "newsfront"),
+        ("naive", "naive"),
+        ("dlt", "dlt"),
+        ("unchanged", "nothing changed"),
+        ("one_percent", "1% changed"),
+    ):
+        if key in f:
+            print(f"  rounds, {label}: {' / '.join(f'{t:.2f}' for t in f[key]['rounds'])} s")
     unchanged = f["unchanged"]["seconds"] - fixed
     changed = f["one_percent"]["seconds"] - fixed
     print(
