@@ -119,6 +119,10 @@ def run(
     target = warehouse or settings.warehouse
     wait = settings.lock_wait_seconds if wait is None else wait
     _check_run_arguments(source, target, full_refresh, check_lock=wait <= 0)
+    if not (dask_address or settings.dask_address):
+        from warehouse.parallel import start_forkserver  # imports pyarrow (and pandas)
+
+        start_forkserver(preload=("flows.cli",))  # its imports overlap Prefect's start-up
 
     from flows.ingest import ingest  # imports Prefect
 

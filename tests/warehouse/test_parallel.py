@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 from tests.conftest import SEED
 from tests.warehouse.helpers import write
 from transforms.version import PARSER_VERSION
-from warehouse.parallel import ProcessStager
+from warehouse.parallel import ProcessStager, start_forkserver
 from warehouse.source import Listing, path_bytes
 from warehouse.staging import ChunkJob
 from warehouse.state import empty_state, plan_run
@@ -60,3 +60,14 @@ def test_an_unused_stager_stops_its_forkserver_too():
     assert server is not None and alive(server)
     stager.close()
     assert not alive(server) and forkserver._forkserver._forkserver_pid is None
+
+
+def test_a_stager_uses_the_forkserver_started_before_it():
+    # `newsfront run` starts it before Prefect, so that its imports overlap Prefect's start-up
+    start_forkserver()
+    server = forkserver._forkserver._forkserver_pid
+    assert server is not None and alive(server)
+    stager = ProcessStager(workers=1)
+    assert forkserver._forkserver._forkserver_pid == server
+    stager.close()
+    assert not alive(server)
