@@ -109,32 +109,45 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 
 
+# The columns a file gives every row it stages, kept beside the parsed rows rather than
+# written into them.
+_FILE_COLUMNS = {
+    "articles": ("source_path", "source_sha256", "size_bytes"),
+    "topics": ("source_path",),
+    "related": ("source_path",),
+    "images": ("source_path",),
+    "issues": ("source_path", "seq"),
+    "rejected": (),  # its rows are made here, whole
+}
+
+
 class StagedRows:
-    """Rows of a chunk of files, in memory only as long as the chunk."""
+    """Rows of a chunk of files, in memory only as long as the chunk: the parsed rows as they
+    are (copying every value into columns cost as much as the rest of collecting), and the
+    columns of the file each came from."""
 
     def __init__(self) -> None:
         self.rows: dict[str, list[dict]] = {name: [] for name in STAGED_SCHEMAS}
+        self.file_columns: dict[str, dict[str, list]] = {
+            name: {column: [] for column in columns} for name, columns in _FILE_COLUMNS.items()
+        }
 
     def add_parsed(self, source_path: str, sha256: str, size: int, parsed: ParsedArticle) -> None:
-        """The rows of one parsed file. They are taken as they are, the file's columns added
-        in place: copying them cost as much as the rest of collecting."""
-        article = parsed.article
-        article["source_path"] = source_path
-        article["source_sha256"] = sha256
-        article["size_bytes"] = size
-        self.rows["articles"].append(article)
+        self.rows["articles"].append(parsed.article)
+        article = self.file_columns["articles"]
+        article["source_path"].append(source_path)
+        article["source_sha256"].append(sha256)
+        article["size_bytes"].append(size)
         for name, rows in (
             ("topics", parsed.topics),
             ("related", parsed.related),
             ("images", parsed.images),
+            ("issues", parsed.issues),
         ):
-            for row in rows:
-                row["source_path"] = source_path
-            self.rows[name] += rows
-        for seq, issue in enumerate(parsed.issues):
-            issue["source_path"] = source_path
-            issue["seq"] = seq
-        self.rows["issues"] += parsed.issues
+            if rows:
+                self.rows[name] += rows
+                self.file_columns[name]["source_path"] += [source_path] * len(rows)
+        self.file_columns["issues"]["seq"] += range(len(parsed.issues))
 
     def add_rejected(
         self, source_path: str, sha256: str | None, size: int | None, rejection: Rejection
@@ -150,19 +163,29 @@ class StagedRows:
         )
 
     def to_arrow(self) -> dict[str, pa.Table]:
-        return {name: _table(self.rows[name], schema) for name, schema in STAGED_SCHEMAS.items()}
+        return {
+            name: _table(self.rows[name], self.file_columns[name], schema)
+            for name, schema in STAGED_SCHEMAS.items()
+        }
 
 
-def _table(rows: list[dict], schema: pa.Schema) -> pa.Table:
-    """The rows as a table of `schema`; a key a row lacks is null."""
-    times = [field for field in schema if pa.types.is_timestamp(field.type)]
-    table = pa.Table.from_pylist(rows, schema=pa.schema(f for f in schema if f not in times))
-    for field in times:
-        # pyarrow converts aware datetimes at ~10 us each; integers are nearly free.
-        micros = [
-            None if (value := row.get(field.name)) is None else (value - _EPOCH) // _MICROSECOND
-            for row in rows
-        ]
-        column = pa.array(micros, pa.int64()).cast(field.type)
-        table = table.add_column(schema.get_field_index(field.name), field, column)
-    return table
+def _table(rows: list[dict], file_columns: dict[str, list], schema: pa.Schema) -> pa.Table:
+    """The rows, and the columns given whole, as a table of `schema`; a key a row lacks is
+    null."""
+    times = {field.name for field in schema if pa.types.is_timestamp(field.type)}
+    from_rows = pa.schema(f for f in schema if f.name not in times and f.name not in file_columns)
+    table = pa.Table.from_pylist(rows, schema=from_rows)
+    columns = []
+    for field in schema:
+        if field.name in file_columns:
+            columns.append(pa.array(file_columns[field.name], field.type))
+        elif field.name in times:
+            # pyarrow converts aware datetimes at ~10 us each; integers are nearly free.
+            micros = [
+                None if (value := row.get(field.name)) is None else (value - _EPOCH) // _MICROSECOND
+                for row in rows
+            ]
+            columns.append(pa.array(micros, pa.int64()).cast(field.type))
+        else:
+            columns.append(table.column(field.name))
+    return pa.table(columns, schema=schema)
