@@ -321,6 +321,7 @@ def _patch(con, parts, state_file, previous, snapshot_dir, patch_limit) -> dict[
                 f"USING ({key}) UNION ALL SELECT * FROM new_{table}"
             )
             counts[table] = _write_table(con, snapshot_dir, table, merged)
+        con.execute(f"DROP TABLE new_{table}")
     _write_build_id(snapshot_dir)
     return counts
 

@@ -108,6 +108,9 @@ def list_candidates(root: Path | str, storage_options: dict | None = None) -> pa
             if is_dir:
                 pending.append((entry.path, prefix + name + b"/"))
             elif name.endswith(_SUFFIX_BYTES) and not _is_dir_link(entry):
+                if len(paths) == found.BATCH:  # a folder of many files: a batch at a time
+                    found.extend(paths, sizes, mtimes)
+                    paths, sizes, mtimes = [], [], []
                 paths.append(prefix + name)
                 try:
                     stat = entry.stat()  # follows a link to its file

@@ -5,6 +5,7 @@ import pytest
 
 from transforms.errors import Rejection
 from warehouse.source import (
+    Listing,
     SourceError,
     display_path,
     display_paths,
@@ -47,6 +48,22 @@ def test_paths_are_sorted_relative_with_slashes(tmp_path):
     for rel in ["z/a.md", "a/z.md", "é.md", "b.md"]:
         touch(tmp_path, rel)
     assert paths(tmp_path) == ["a/z.md", "b.md", "z/a.md", "é.md"]
+
+
+def test_a_listing_larger_than_a_batch_keeps_every_file_and_its_stat(tmp_path, monkeypatch):
+    monkeypatch.setattr(Listing, "BATCH", 3)  # a folder of 7 files is added 3 at a time
+    added = []
+    extend = Listing.extend
+    monkeypatch.setattr(
+        Listing, "extend", lambda self, p, s, m: added.append(len(p)) or extend(self, p, s, m)
+    )
+    names = [f"{i}.md" for i in range(7)] + ["sub/a.md", "sub/b.md"]
+    for name in names:
+        touch(tmp_path, name, "x" * len(name))
+    table = list_candidates(tmp_path)
+    assert [os.fsdecode(path) for path in table["path"].to_pylist()] == sorted(names)
+    assert table["size_bytes"].to_pylist() == [len(name) for name in sorted(names)]
+    assert sorted(added) == [1, 2, 3, 3]  # never more than a batch held per folder
 
 
 def test_symlink_loops_end_and_links_outside_are_rejected(tmp_path):
