@@ -33,7 +33,6 @@ import contextlib
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import threading
@@ -87,14 +86,13 @@ def measure(command: list[str], env: dict | None = None, memory: bool = True) ->
 
 
 def median(runs: list[dict]) -> dict:
-    """The median of several measurements of one command (its time the mean of the middle
-    two, for an even count), with every round's time and the peak memory of the sampled
-    ones. The median, not the best: newsfront's figures are differences from the start-up,
-    which varies by a second from run to run, and a best start-up against a best run would
-    credit whichever was measured more often."""
+    """The median round of several measurements of one command (the lower middle one, for an
+    even count), so that its time and its stages are one run's; with every round's time and
+    the peak memory of the sampled ones. The median, not the best: newsfront's figures are
+    differences from the start-up, which varies by a second from run to run, and a best
+    start-up against a best run would credit whichever was measured more often."""
     ordered = sorted(runs, key=lambda run: run["seconds"])
     middle = dict(ordered[(len(ordered) - 1) // 2])
-    middle["seconds"] = round(statistics.median(run["seconds"] for run in runs), 3)
     middle["rounds"] = [run["seconds"] for run in runs]
     middle["peak_rss_mb"] = max(
         (run["peak_rss_mb"] for run in runs if run["peak_rss_mb"] is not None), default=None
@@ -144,7 +142,7 @@ def touch_one_percent(source: Path, round_: int) -> int:
 
 def full_loads(source: Path, work: Path, env: dict, rounds: int, baselines: dict) -> dict:
     """newsfront's start-up and full load and each baseline, in alternating rounds (memory
-    sampled in the first); each one's fastest round."""
+    sampled in the first); each one's median round."""
     empty = work / "empty-source"
     empty.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(work / "wh-empty", ignore_errors=True)
@@ -165,12 +163,13 @@ def full_loads(source: Path, work: Path, env: dict, rounds: int, baselines: dict
 
 
 def incremental_runs(source: Path, work: Path, env: dict) -> dict:
-    """On the last full load's warehouse: twice a run with nothing changed, then twice a run
-    after 1% of the files changed (another 1% each time); memory sampled in the first."""
+    """On the last full load's warehouse: three runs with nothing changed, then three runs
+    each after another 1% of the files changed since the run before, as a scheduled run
+    finds them (the later ones patch a patched snapshot); memory sampled in the first."""
     figures = {}
     for name in ("unchanged", "one_percent"):
         measured = []
-        for round_ in range(2):
+        for round_ in range(3):
             if name == "one_percent":
                 figures["changed_files"] = touch_one_percent(source, 1 + round_)
             run = measure(
