@@ -30,20 +30,17 @@ from transforms.yaml_strings import MAX_DEPTH, MAX_NODES
 
 # Characters and constructs that send a document to the exact reader. Each regex starts with
 # a literal or a character class, so that it scans a clean document quickly.
-_UNSAFE_CHAR = re.compile(
-    "[\t\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]"
-)
+_UNSAFE_CHARS = "\t\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff"
+_UNSAFE_CHAR = re.compile(f"[{_UNSAFE_CHARS}]")
 # anchor, alias, tag, directive, block scalar, complex key, flow collection
-_INDICATOR = re.compile(r"[&*!%|>?\[{]")
+_INDICATORS = r"&*!%|>?\[{"
+_INDICATOR = re.compile(f"[{_INDICATORS}]")
 _BEFORE_INDICATOR = frozenset(" \n[]{},")
 # yaml-rs joins an escaped surrogate pair into one character; libyaml refuses it.
 _SURROGATE_ESCAPE = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F]")
 # Any character of the two classes above, or of `<<` and escapes: most documents have none,
 # and one scan for all of them then replaces the checks one by one.
-_ANY_SUSPECT = re.compile(
-    "[\t\r\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff"
-    "&*!%|>?\\[{<\\\\]"
-)
+_ANY_SUSPECT = re.compile(f"[{_UNSAFE_CHARS}{_INDICATORS}<\\\\]")
 _BLOCK_SCALAR = re.compile(r"[|>][-+0-9]*[ \t]*(?:#[^\n]*)?$", re.MULTILINE)
 # A plain value YAML 1.2 may type, after `: ` at the end of a line. Quoting it is exact as a
 # mapping value and harmless in a comment; anywhere else (inside a multi-line string, or a
