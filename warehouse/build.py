@@ -342,13 +342,13 @@ def _same_links(con, previous: Path) -> bool:
     if con.execute("SELECT count(*) FROM flipped").fetchall()[0][0]:
         return False
     links = (
-        "SELECT DISTINCT article_id, related_article_id FROM ({}) SEMI JOIN redo "
+        "SELECT DISTINCT article_id, related_article_id FROM ({rows}) SEMI JOIN redo "
         "USING (article_id) WHERE related_article_id <> article_id"  # NULL: no link
     )
     return _same_rows(
         con,
-        links.format(table_sql(previous, "related_items")),
-        links.format("SELECT * FROM related_items"),
+        links.replace("{rows}", table_sql(previous, "related_items")),
+        links.replace("{rows}", "SELECT * FROM related_items"),
     )
 
 
