@@ -124,17 +124,20 @@ def run(
 
         start_forkserver(preload=("flows.cli",))  # its imports overlap Prefect's start-up
 
-    from flows.ingest import ingest  # imports Prefect
+    from prefect.settings import temporary_settings  # Prefect: only after the forkserver
+
+    from flows.ingest import ingest, run_settings
 
     clock = time.perf_counter()
     try:
-        summary = ingest(
-            source=source,
-            warehouse=target,
-            full_refresh=full_refresh,
-            lock_wait_seconds=wait,
-            dask_address=dask_address,
-        )
+        with temporary_settings(updates=run_settings()):
+            summary = ingest(
+                source=source,
+                warehouse=target,
+                full_refresh=full_refresh,
+                lock_wait_seconds=wait,
+                dask_address=dask_address,
+            )
     except (WarehouseLocked, WarehouseError, SourceError) as exc:
         raise fail(str(exc)) from None
     _print_summary(summary, target, time.perf_counter() - clock)

@@ -23,8 +23,8 @@ class Settings(BaseSettings):
     storage_options: dict | None = None
     cache_dir: Path | None = None  # local mirrors of object-store warehouses
     max_file_bytes: int = DEFAULT_MAX_BYTES
-    # files per Prefect task: each task run costs Prefect tens of ms of API calls on a busy
-    # machine, a file ~0.15 ms of parsing, so chunks of thousands keep the workers busy
+    # files a worker parses and writes as one part, in memory all at once; a Prefect task
+    # stages flows.ingest.CHUNKS_PER_TASK chunks
     chunk_size: int = 2500
     workers: int | None = None  # parsing processes; None: one per available core
     dask_address: str | None = None  # stage on this Dask scheduler ("local": start one here)

@@ -18,10 +18,17 @@ import multiprocessing
 import os
 import signal
 import sys
+import warnings
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import forkserver
 
 from warehouse.staging import ChunkJob, stage_chunk
+
+# A worker runs the program's main module again by name as it starts, which finds it
+# preloaded (see start_forkserver), as intended; runpy would warn about it on stderr.
+warnings.filterwarnings(
+    "ignore", r"'[\w.]+' found in sys.modules after import of package", RuntimeWarning, "runpy"
+)
 
 # Below this many files a run parses them in its own process: starting the workers costs
 # about 1 s (the forkserver is a fresh interpreter importing pyarrow), more than parsing
@@ -50,7 +57,8 @@ def start_forkserver(preload: tuple[str, ...] = ()) -> None:
     # not a package's __main__, which runs its program when imported (multiprocessing itself
     # never imports one again in a worker)
     by_name = [main.name] if main and not main.name.endswith("__main__") else []
-    modules = ["warehouse.staging", *preload, *by_name]
+    # this module first: it quiets the workers' warning about the preloaded main module
+    modules = list(dict.fromkeys([__name__, *preload, *by_name]))
     multiprocessing.get_context("forkserver").set_forkserver_preload(modules)
     forkserver.ensure_running()
 

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -203,6 +204,34 @@ def test_a_local_dask_cluster_gives_the_same_tables(prefect_api_url, corpus, tmp
     assert len(parts) == 7  # 311 files in chunks of 50
 
 
+def test_workers_stage_a_few_chunks_in_each_task_run(prefect_api_url, corpus, tmp_path):
+    """Chunks of 20 files: the 311 files make 16 chunks, staged by four task runs of four
+    chunks each, into the same tables as a serial run."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.ingest import CHUNKS_PER_TASK, ingest
+    from tests.warehouse.helpers import tables
+    from warehouse import Warehouse
+    from warehouse.pipeline import run_ingest
+
+    run_ingest(corpus, Warehouse(tmp_path / "serial"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("warehouse.parallel.INLINE_FILES", 0)
+        patch.setenv("NEWSFRONT_CHUNK_SIZE", "20")
+        summary = ingest(source=str(corpus), warehouse=str(tmp_path / "wh"))
+    assert tables(tmp_path / "wh") == tables(tmp_path / "serial")
+    assert len(list((tmp_path / "wh" / "parts").glob("*/*"))) == 16 == 4 * CHUNKS_PER_TASK
+    runs = FlowRunFilter(id=FlowRunFilterId(any_=[summary["flow_run_id"]]))
+    with get_client(sync_client=True) as client:
+        for _ in range(100):  # the server records task runs from their events, shortly after
+            staged = client.read_task_runs(flow_run_filter=runs)
+            if len(staged) >= 4 and all(run.state.is_completed() for run in staged):
+                break
+            time.sleep(0.1)
+    assert sorted(run.name.split("-")[0] for run in staged) == ["stage"] * 4
+
+
 def test_cli_from_and_to_s3(prefect_api_url, s3_endpoint, bucket, tmp_path):
     """`newsfront run s3://… -w s3://…`, then `newsfront sql` on the S3 warehouse."""
     import fsspec
@@ -259,3 +288,18 @@ def test_dask_workers_write_parts_into_an_s3_warehouse(prefect_api_url, bucket, 
     parts = fs.ls(f"{bucket}/warehouse/parts/{summary['run_id']}")
     assert len(parts) == 4
     assert tables(warehouse) == local_tables(fs, source, tmp_path / "local")
+
+
+def test_runs_on_the_temporary_server_send_no_heartbeats():
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        temporary_settings,
+    )
+
+    from flows.ingest import run_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: None}):
+        assert run_settings() == {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
+        assert run_settings() == {}
