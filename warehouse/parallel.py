@@ -57,7 +57,7 @@ def start_forkserver(preload: tuple[str, ...] = ()) -> None:
     # not a package's __main__, which runs its program when imported (multiprocessing itself
     # never imports one again in a worker)
     by_name = [main.name] if main and not main.name.endswith("__main__") else []
-    # this module first: it quiets the workers' warning about the preloaded main module
+    # this module too: its warnings filter then holds in the workers
     modules = list(dict.fromkeys([__name__, *preload, *by_name]))
     multiprocessing.get_context("forkserver").set_forkserver_preload(modules)
     forkserver.ensure_running()

@@ -81,3 +81,31 @@ def test_docs_check_knows_an_out_of_date_file(tmp_path):
     assert done.returncode == 1 and "out of date" in done.stderr
     assert newsfront("docs", "--output", str(stale)).returncode == 0
     assert newsfront("docs", "--check", "--output", str(stale)).returncode == 0
+
+
+def test_run_sends_no_heartbeats_to_the_temporary_server_only(tmp_path, monkeypatch):
+    """`newsfront run` calls the flow without heartbeats when Prefect starts its temporary
+    server, and with Prefect's own setting against a configured server."""
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+    from typer.testing import CliRunner
+
+    import flows.ingest
+    from flows.cli import app
+
+    class Called(Exception):
+        pass
+
+    seen = []
+
+    def ingest(**arguments):  # stands in for the flow: what would it run with?
+        seen.append(get_current_settings().flows.heartbeat_frequency)
+        raise Called
+
+    monkeypatch.setattr(flows.ingest, "ingest", ingest)
+    (tmp_path / "src").mkdir()
+    # a Dask address: no forkserver is started for a flow that never runs
+    arguments = ["run", str(tmp_path / "src"), "-w", str(tmp_path / "wh"), "--dask-address", "x"]
+    for url in (None, "http://127.0.0.1:4200/api"):
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            assert isinstance(CliRunner().invoke(app, arguments).exception, Called)
+    assert seen[0] is None and seen[1] is not None

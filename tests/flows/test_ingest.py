@@ -1,5 +1,6 @@
 """End to end: the ingest flow on the bundled sample corpus, once, then checks on its warehouse."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -221,15 +222,65 @@ def test_workers_stage_a_few_chunks_in_each_task_run(prefect_api_url, corpus, tm
         patch.setenv("NEWSFRONT_CHUNK_SIZE", "20")
         summary = ingest(source=str(corpus), warehouse=str(tmp_path / "wh"))
     assert tables(tmp_path / "wh") == tables(tmp_path / "serial")
-    assert len(list((tmp_path / "wh" / "parts").glob("*/*"))) == 16 == 4 * CHUNKS_PER_TASK
+    assert len(list((tmp_path / "wh" / "parts").glob("*/*"))) == 16
+    tasks = -(-16 // CHUNKS_PER_TASK)
     runs = FlowRunFilter(id=FlowRunFilterId(any_=[summary["flow_run_id"]]))
     with get_client(sync_client=True) as client:
-        for _ in range(100):  # the server records task runs from their events, shortly after
+        for _ in range(300):  # the server records task runs from their events, shortly after
             staged = client.read_task_runs(flow_run_filter=runs)
-            if len(staged) >= 4 and all(run.state.is_completed() for run in staged):
+            if len(staged) >= tasks and all(run.state.is_completed() for run in staged):
                 break
             time.sleep(0.1)
-    assert sorted(run.name.split("-")[0] for run in staged) == ["stage"] * 4
+    assert sorted(run.name.split("-")[0] for run in staged) == ["stage"] * tasks
+
+
+def test_a_failed_chunk_fails_its_task_and_the_run_stops_every_worker(prefect_api_url):
+    """A chunk that fails inside a task's batch: staging raises its error, the stager is
+    closed, and no chunk is submitted after the failure."""
+    from concurrent.futures import Future
+
+    from prefect import flow
+
+    from flows.ingest import CHUNKS_PER_TASK, stage_as_tasks
+    from tests.warehouse.test_parallel import job
+
+    class Stager:
+        workers = 2
+
+        def __init__(self):
+            self.submitted: list[int] = []
+            self.closed = False
+
+        def runs_here(self, jobs):
+            return False
+
+        def submit(self, chunk):
+            self.submitted.append(int(chunk.part))
+            future = Future()
+            if int(chunk.part) == 5:
+                future.set_exception(ValueError("chunk 5 cannot be read"))
+            else:
+                future.set_result({"files": 1, "parsed": 1, "unchanged": 0, "rejected": {}})
+            return future
+
+        def close(self):
+            self.closed = True
+
+    stager = Stager()
+    jobs = [
+        dataclasses.replace(job(ROOT, ROOT / "unused", ["a.md"]), part=str(n)) for n in range(40)
+    ]
+
+    @flow
+    def staging():
+        return stage_as_tasks(stager, lambda line: None)(jobs)
+
+    with pytest.raises(ValueError, match="chunk 5 cannot be read"):
+        staging()
+    assert stager.closed
+    # the failing batch and those already in flight, not all 40 chunks
+    assert 5 in stager.submitted and len(stager.submitted) < len(jobs)
+    assert len(stager.submitted) <= (2 * stager.workers + 1) * CHUNKS_PER_TASK
 
 
 def test_cli_from_and_to_s3(prefect_api_url, s3_endpoint, bucket, tmp_path):
@@ -288,18 +339,3 @@ def test_dask_workers_write_parts_into_an_s3_warehouse(prefect_api_url, bucket, 
     parts = fs.ls(f"{bucket}/warehouse/parts/{summary['run_id']}")
     assert len(parts) == 4
     assert tables(warehouse) == local_tables(fs, source, tmp_path / "local")
-
-
-def test_runs_on_the_temporary_server_send_no_heartbeats():
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        temporary_settings,
-    )
-
-    from flows.ingest import run_settings
-
-    with temporary_settings(updates={PREFECT_API_URL: None}):
-        assert run_settings() == {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:4200/api"}):
-        assert run_settings() == {}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from multiprocessing import forkserver
 
 import pyarrow.parquet as pq
 
-from tests.conftest import SEED
+from tests.conftest import ROOT, SEED
 from tests.warehouse.helpers import write
 from transforms.version import PARSER_VERSION
 from warehouse.parallel import ProcessStager, start_forkserver
@@ -71,3 +73,19 @@ def test_a_stager_uses_the_forkserver_started_before_it():
     assert forkserver._forkserver._forkserver_pid == server
     stager.close()
     assert not alive(server)
+
+
+def test_workers_of_a_program_run_by_module_name_warn_of_nothing(tmp_path):
+    """Each worker imports the program's main module again, which its forkserver preloaded:
+    runpy's warning about that must not reach the user's terminal."""
+    write(tmp_path / "src", "a.md", SEED.read_bytes())
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.warehouse.worker_main", tmp_path / "src", tmp_path / "p"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"
+    assert "Warning" not in done.stderr, done.stderr
