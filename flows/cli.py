@@ -126,7 +126,8 @@ def run(
 
     from prefect.settings import temporary_settings  # Prefect: only after the forkserver
 
-    from flows.ingest import ingest, run_settings
+    from flows import run_settings
+    from flows.ingest import ingest
 
     clock = time.perf_counter()
     try:

@@ -16,7 +16,6 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings
 from prefect.utilities.annotations import quote
 
 from flows.report import (
@@ -155,17 +154,6 @@ def ingest(
     )
     publish_artifacts(summary, store)
     return summary
-
-
-def run_settings() -> dict:
-    """Prefect settings for a run of `ingest` from the command line. A flow's heartbeats
-    tell a server that its run is alive; the temporary server (no PREFECT_API_URL) stops
-    with the run, so it needs none. And the heartbeat thread, which sleeps a second at a
-    time, holds up the flow's end until its sleep ends (measured: a flow of 0.1 s took
-    1.07 s, and 0.2 s without heartbeats)."""
-    if get_current_settings().api.url is None:
-        return {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
-    return {}
 
 
 def publish_artifacts(summary: dict, store: Warehouse) -> None:

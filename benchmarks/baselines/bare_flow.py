@@ -18,14 +18,9 @@ def bare() -> int:
 
 
 if __name__ == "__main__":
-    from prefect.settings import (
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        get_current_settings,
-        temporary_settings,
-    )
+    from prefect.settings import temporary_settings
 
-    # as `newsfront run` runs its flow (flows.ingest.run_settings, not imported here: its
-    # imports are not a bare flow's): without heartbeats on the temporary server
-    temporary = get_current_settings().api.url is None
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None} if temporary else {}):
+    from flows import run_settings
+
+    with temporary_settings(updates=run_settings()):  # as `newsfront run` runs its flow
         print(bare())
