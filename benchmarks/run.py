@@ -147,21 +147,23 @@ def touch_one_percent(source: Path, round_: int) -> int:
     return len(files)
 
 
+def startup_command(work: Path) -> list[str]:
+    """newsfront's start-up: a run over an empty source (`full_loads` makes the folder)."""
+    return [*NEWSFRONT, "run", str(work / "empty-source"), "-w", str(work / "wh-empty")]
+
+
 def full_loads(source: Path, work: Path, env: dict, rounds: int, baselines: dict) -> dict:
     """newsfront's start-up and full load and each baseline, in alternating rounds (memory
     sampled in the first); each one's median round."""
-    empty = work / "empty-source"
-    empty.mkdir(parents=True, exist_ok=True)
+    (work / "empty-source").mkdir(parents=True, exist_ok=True)
     shutil.rmtree(work / "wh-empty", ignore_errors=True)
     runs: dict[str, list[dict]] = {"startup": [], "full": [], **{name: [] for name in baselines}}
     # not measured: the first run over the empty source publishes its empty tables, and every
     # later one publishes nothing, as a run with nothing changed
-    measure([*NEWSFRONT, "run", str(empty), "-w", str(work / "wh-empty")], env, memory=False)
+    measure(startup_command(work), env, memory=False)
     for round_ in range(rounds):
         memory = round_ == 0
-        runs["startup"].append(
-            measure([*NEWSFRONT, "run", str(empty), "-w", str(work / "wh-empty")], env, memory)
-        )
+        runs["startup"].append(measure(startup_command(work), env, memory))
         shutil.rmtree(work / "wh", ignore_errors=True)
         full = measure([*NEWSFRONT, "run", str(source), "-w", str(work / "wh")], env, memory)
         full["stages"] = last_run_stages(work / "wh")
@@ -183,14 +185,13 @@ def incremental_runs(source: Path, work: Path, env: dict) -> dict:
     beyond: start-ups measured minutes earlier differed by 0.6 s from one `make bench` to
     the next, as much as a 1% run takes."""
     figures = {}
-    empty = [*NEWSFRONT, "run", str(work / "empty-source"), "-w", str(work / "wh-empty")]
     for name in ("unchanged", "one_percent"):
         measured = []
         for round_ in range(INCREMENTAL_ROUNDS):
             if name == "one_percent":
                 figures["changed_files"] = touch_one_percent(source, 1 + round_)
             sampled = round_ == 0  # both or neither: sampling costs CPU
-            startup = measure(empty, env, sampled)["seconds"]
+            startup = measure(startup_command(work), env, sampled)["seconds"]
             run = measure([*NEWSFRONT, "run", str(source), "-w", str(work / "wh")], env, sampled)
             run["stages"] = last_run_stages(work / "wh")
             run["beyond_startup"] = round(run["seconds"] - startup, 3)
