@@ -12,7 +12,7 @@ import pytest
 from tests.warehouse.helpers import OLD, tables, write
 from tests.warehouse.test_incremental import doc, full_refresh_of
 from warehouse import Warehouse
-from warehouse.build import BUILD_ID, BUILD_ID_FILE, TABLES
+from warehouse.build import BUILD_ID, BUILD_ID_FILE, DELTA_TABLES, TABLES
 from warehouse.catalog import published_snapshot
 from warehouse.pipeline import run_ingest
 
@@ -44,16 +44,18 @@ def test_a_patch_writes_the_changed_rows_beside_the_base(tmp_path):
     run_ingest(source, wh, patch_limit=1.0)
     patched = snapshot(wh)
     assert patched != base and is_patched(wh)
-    # articles: the base is the earlier file itself, not a copy, beside the changed rows
-    assert os.path.samefile(patched / "articles.parquet", base / "articles.parquet")
-    assert rows(patched / "articles.delta.parquet") == 1
-    assert rows(patched / "articles.deleted.parquet") == 1
-    # the narrower tables are one file each: rewritten where their rows changed (a topic,
-    # the file's hash), the earlier file linked where they did not
-    for table in set(TABLES) - {"articles"}:
+    # articles and article_sources: the base is the earlier file itself, not a copy,
+    # beside the changed rows
+    for table in DELTA_TABLES:
+        assert os.path.samefile(patched / f"{table}.parquet", base / f"{table}.parquet")
+        assert rows(patched / f"{table}.delta.parquet") == 1
+        assert rows(patched / f"{table}.deleted.parquet") == 1
+    # the other tables are one file each: rewritten where their rows changed (a topic),
+    # the earlier file linked where they did not
+    for table in set(TABLES) - set(DELTA_TABLES):
         assert not (patched / f"{table}.delta.parquet").exists()
         linked = os.path.samefile(patched / f"{table}.parquet", base / f"{table}.parquet")
-        assert linked == (table not in {"article_topics", "article_sources", "providers"})
+        assert linked == (table not in {"article_topics", "providers"})
     assert [r[2] for r in tables(wh)["articles"]].count("edited") == 1
     assert tables(wh) == full_refresh_of(source, tmp_path)
 
@@ -187,7 +189,7 @@ def test_tables_whose_rows_an_edit_leaves_alone_are_linked_not_copied(tmp_path):
     def linked_from(before: Path) -> set[str]:
         return {
             table
-            for table in set(TABLES) - {"articles"}  # its base is always linked
+            for table in set(TABLES) - set(DELTA_TABLES)  # their base is always linked
             if os.path.samefile(snapshot(wh) / f"{table}.parquet", before / f"{table}.parquet")
         }
 
@@ -207,7 +209,7 @@ def test_tables_whose_rows_an_edit_leaves_alone_are_linked_not_copied(tmp_path):
         write(source, "linker.md", text, OLD + 10 + step)
         run_ingest(source, wh, patch_limit=1.0)
         assert is_patched(wh)
-        always = {"articles", "article_sources", "providers"}  # base, hash, built whole
+        always = {*DELTA_TABLES, "providers"}  # base and delta, built whole
         assert linked_from(before) == set(TABLES) - always - rewritten
         assert tables(wh) == full_refresh_of(source, tmp_path)
 
