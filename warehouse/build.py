@@ -38,7 +38,7 @@ from warehouse.state import has_current_layout, state_parts
 # hash table, made it run out of 256 MB at 500,000 files. The parts' hashes are checked to
 # be distinct (_check_part_hashes), so the match stays exact.
 WINNERS = """
-SELECT source_path, hash(part) AS part_hash FROM stg_articles {where}
+SELECT source_path, hash(part) AS part_hash FROM {articles}
 QUALIFY row_number() OVER (
     PARTITION BY url_key ORDER BY published_at DESC NULLS LAST, source_path DESC) = 1
 """
@@ -219,7 +219,7 @@ def _with_memory_limits(snapshot_dir: Path, write, spill_dir: Path | None):
 
 def _build(con, parts, state_file, snapshot_dir, compact_into) -> dict[str, int]:
     _staged_views(con, parts, state_file)
-    con.execute(f"CREATE TEMP TABLE winners AS {WINNERS.replace('{where}', '')}")
+    con.execute(f"CREATE TEMP TABLE winners AS {WINNERS.replace('{articles}', 'stg_articles')}")
     counts: dict[str, int] = {}
     for table, query in TABLES.items():
         counts[table] = _write_table(con, snapshot_dir, table, query.replace("{changed}", ""))
@@ -266,13 +266,18 @@ def _patch(con, parts, state_file, previous, snapshot_dir, patch_limit) -> dict[
         f"CREATE TEMP TABLE touched AS {gone_keys}"
         "SELECT url_key, article_id FROM all_articles SEMI JOIN came USING (source_path, part)"
     )
+    # the current articles of those url_keys: one scan of the staged rows for all that follows
+    con.execute(
+        "CREATE TEMP TABLE touched_articles AS SELECT source_path, part, url_key, published_at "
+        "FROM stg_articles WHERE url_key IN (SELECT url_key FROM touched)"
+    )
     earlier_articles = table_sql(previous, "articles")
     # of those, the url_keys with an article before and none now, or the reverse: a related
     # item naming one of them resolves differently now (article_id is the url_key's hash)
     con.execute(
         "CREATE TEMP TABLE flipped AS SELECT url_key FROM (SELECT DISTINCT url_key FROM touched) "
         f"WHERE (url_key IN (SELECT url_key FROM ({earlier_articles}))) "
-        "<> (url_key IN (SELECT url_key FROM stg_articles))"
+        "<> (url_key IN (SELECT url_key FROM touched_articles))"
     )
     # articles rewritten: the touched ones, and those with such a related item; the latter
     # keep their winner, found in the earlier snapshot
@@ -280,7 +285,7 @@ def _patch(con, parts, state_file, previous, snapshot_dir, patch_limit) -> dict[
         "CREATE TEMP TABLE redo AS SELECT article_id FROM touched UNION "
         "SELECT article_id FROM stg_related WHERE web_url_key IN (SELECT url_key FROM flipped)"
     )
-    touched_winners = WINNERS.replace("{where}", "WHERE url_key IN (SELECT url_key FROM touched)")
+    touched_winners = WINNERS.replace("{articles}", "touched_articles")
     con.execute(
         f"CREATE TEMP TABLE winners AS {touched_winners} UNION ALL "
         "SELECT a.source_path, hash(s.part) AS part_hash "
@@ -290,8 +295,7 @@ def _patch(con, parts, state_file, previous, snapshot_dir, patch_limit) -> dict[
     )
     con.execute(
         "CREATE TEMP TABLE redo_files AS SELECT source_path FROM gone UNION "
-        "SELECT source_path FROM came UNION SELECT source_path FROM stg_articles "
-        "WHERE url_key IN (SELECT url_key FROM touched)"
+        "SELECT source_path FROM came UNION SELECT source_path FROM touched_articles"
     )
     # Every row still to make is in the current part of a winner's or a redo file's file:
     # the views are narrowed to those parts (measured at 100,000 files, after a 1% change:
@@ -341,10 +345,13 @@ def _patch(con, parts, state_file, previous, snapshot_dir, patch_limit) -> dict[
 
 
 def _same_rows(con, first: str, second: str) -> bool:
-    """Whether two SELECTs give the same rows, as many times each, in any order."""
+    """Whether two SELECTs give the same rows, as many times each, in any order. Each is
+    read once (they are a patch's few rows, but found by scanning whole tables)."""
+    for name, rows in (("first_rows", first), ("second_rows", second)):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {rows}")
     return con.execute(
-        f"SELECT (SELECT count(*) FROM ({first})) = (SELECT count(*) FROM ({second})) "
-        f"AND NOT EXISTS (({first}) EXCEPT ALL ({second}))"
+        "SELECT (SELECT count(*) FROM first_rows) = (SELECT count(*) FROM second_rows) "
+        "AND NOT EXISTS (SELECT * FROM first_rows EXCEPT ALL SELECT * FROM second_rows)"
     ).fetchall()[0][0]
 
 
