@@ -33,7 +33,9 @@ class SourceError(Exception):
 LISTING_SCHEMA = pa.schema(
     [
         ("path", pa.binary()),
-        ("size_bytes", pa.int64()),  # null when the file cannot be stat'ed (it is rejected)
+        # null when the file was not stat'ed: it cannot be (it is rejected when read), or
+        # the listing was asked for names only
+        ("size_bytes", pa.int64()),
         ("mtime_ns", pa.int64()),
     ]
 )
@@ -74,12 +76,18 @@ class Listing:
             self.columns = ([], [], [])
 
 
-def list_candidates(root: Path | str, storage_options: dict | None = None) -> pa.Table:
+def list_candidates(
+    root: Path | str, storage_options: dict | None = None, stat: bool = True
+) -> pa.Table:
     """Candidate files below `root`, as a LISTING_SCHEMA table sorted by path.
 
     Names starting with `.` are skipped at every level. Links to folders are not followed,
     so no loop or second path to the same folder can arise. Links to files are listed like
     files; one that points outside the source is rejected as `unreadable` when read.
+
+    `stat=False` leaves a local file's size and mtime null: a run with no state to compare
+    them with reads every file anyway, and its reads give both (stat'ing 100,000 files cost
+    0.2 s of a full load's listing of 0.3 s). An object store's listing always has them.
     """
     if is_url(root):
         return _list_objects(root, storage_options)
@@ -111,15 +119,17 @@ def list_candidates(root: Path | str, storage_options: dict | None = None) -> pa
                 if len(paths) == found.BATCH:  # a folder of many files: a batch at a time
                     found.extend(paths, sizes, mtimes)
                     paths, sizes, mtimes = [], [], []
+                size = mtime = None
+                if stat:
+                    try:
+                        info = entry.stat()  # follows a link to its file
+                    except OSError:
+                        pass  # rejected as unreadable when read
+                    else:
+                        size, mtime = info.st_size, info.st_mtime_ns
                 paths.append(prefix + name)
-                try:
-                    stat = entry.stat()  # follows a link to its file
-                except OSError:
-                    sizes.append(None)  # rejected as unreadable when read
-                    mtimes.append(None)
-                else:
-                    sizes.append(stat.st_size)
-                    mtimes.append(stat.st_mtime_ns)
+                sizes.append(size)
+                mtimes.append(mtime)
         found.extend(paths, sizes, mtimes)
     return found.table()
 

@@ -372,7 +372,7 @@ def test_a_file_that_vanishes_after_listing_is_unreadable(tmp_path, monkeypatch)
     write(source, "gone.md", doc("https://e.com/gone"))
     listed = pipeline.list_candidates(source)
     (source / "gone.md").unlink()
-    monkeypatch.setattr(pipeline, "list_candidates", lambda root, options=None: listed)
+    monkeypatch.setattr(pipeline, "list_candidates", lambda root, options=None, stat=True: listed)
     summary = run_ingest(source, wh)
     assert summary["rejected_by_reason"] == {"unreadable": 1}
     assert [(r[0], r[3]) for r in tables(wh)["rejected_files"]] == [("gone.md", "unreadable")]
@@ -402,6 +402,28 @@ def test_a_run_after_the_warehouse_folder_moved_points_the_views_at_it(tmp_path)
     shutil.move(tmp_path / "wh", tmp_path / "moved")
     run_ingest(source, Warehouse(tmp_path / "moved"))  # nothing changed in the source
     assert len(tables(tmp_path / "moved")["articles"]) == 1
+
+
+def test_a_first_load_takes_sizes_and_mtimes_from_its_reads_not_a_stat(tmp_path, monkeypatch):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://e.com/a"))
+    write(source, "b.md", doc("https://e.com/b"), OLD + 5)
+    stats = []
+    listing = pipeline.list_candidates
+    monkeypatch.setattr(
+        pipeline,
+        "list_candidates",
+        lambda root, options=None, stat=True: stats.append(stat) or listing(root, options, stat),
+    )
+    run_ingest(source, wh)
+    state = pq.read_table(wh.snapshots / published_snapshot(wh) / "state.parquet")
+    on_disk = [os.stat(source / name) for name in ("a.md", "b.md")]
+    assert state["size_bytes"].to_pylist() == [info.st_size for info in on_disk]
+    assert state["mtime_ns"].to_pylist() == [info.st_mtime_ns for info in on_disk]
+    parts = sorted(wh.parts.iterdir())
+    again = run_ingest(source, wh)  # compared by size and mtime: nothing read, nothing staged
+    assert stats == [False, True]
+    assert again["files_unchanged"] == 2 and sorted(wh.parts.iterdir()) == parts
 
 
 def test_nothing_changed_publishes_nothing_new(tmp_path):

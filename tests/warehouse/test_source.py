@@ -50,7 +50,8 @@ def test_paths_are_sorted_relative_with_slashes(tmp_path):
     assert paths(tmp_path) == ["a/z.md", "b.md", "z/a.md", "é.md"]
 
 
-def test_a_listing_larger_than_a_batch_keeps_every_file_and_its_stat(tmp_path, monkeypatch):
+@pytest.mark.parametrize("stat", [True, False])
+def test_a_listing_larger_than_a_batch_keeps_every_file_and_its_stat(tmp_path, monkeypatch, stat):
     monkeypatch.setattr(Listing, "BATCH", 3)  # a folder of 7 files is added 3 at a time
     added = []
     extend = Listing.extend
@@ -60,9 +61,13 @@ def test_a_listing_larger_than_a_batch_keeps_every_file_and_its_stat(tmp_path, m
     names = [f"{i}.md" for i in range(7)] + ["sub/a.md", "sub/b.md"]
     for name in names:
         touch(tmp_path, name, "x" * len(name))
-    table = list_candidates(tmp_path)
+    table = list_candidates(tmp_path, stat=stat)
     assert [os.fsdecode(path) for path in table["path"].to_pylist()] == sorted(names)
-    assert table["size_bytes"].to_pylist() == [len(name) for name in sorted(names)]
+    if stat:
+        assert table["size_bytes"].to_pylist() == [len(name) for name in sorted(names)]
+        assert all(mtime > 0 for mtime in table["mtime_ns"].to_pylist())
+    else:  # names only
+        assert table["size_bytes"].null_count == table["mtime_ns"].null_count == len(names)
     assert sorted(added) == [1, 2, 3, 3]  # never more than a batch held per folder
 
 
