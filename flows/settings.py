@@ -31,6 +31,6 @@ class Settings(BaseSettings):
     keep_snapshots: int = Field(DEFAULT_KEEP_SNAPSHOTS, ge=1)
     lock_wait_seconds: float = 0.0
     # a run patches the published tables rather than rebuilding them while its changed files
-    # and the articles rows patched since the last rebuild are at most this share of all
-    # files (0: always rebuild; see warehouse.build.DEFAULT_PATCH_LIMIT)
+    # and the rows patched since the last rebuild are at most this share of all files (0:
+    # always rebuild; see warehouse.build.DEFAULT_PATCH_LIMIT)
     patch_limit: float = Field(DEFAULT_PATCH_LIMIT, ge=0, le=1)

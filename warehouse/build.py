@@ -140,9 +140,10 @@ PATCHED_TABLES = {
 # every patch would copy it whole (measured at 100,000 files, a 1% change: 70 ms of a patch
 # of 0.54 s, against 10 ms as a delta).
 DELTA_TABLES = ("articles", "article_sources")
-# A snapshot is patched while the patched rows of `articles` since its base was built (in
-# the delta, and hidden in the base) and this run's changed files are at most this share of
-# all files; beyond, every table is built whole again (NEWSFRONT_PATCH_LIMIT).
+# A snapshot is patched while the rows patched since the bases were built (in a delta, and
+# hidden in a base) of whichever table of DELTA_TABLES has more, and this run's changed files,
+# are at most this share of all files; beyond, every table is built whole again
+# (NEWSFRONT_PATCH_LIMIT).
 DEFAULT_PATCH_LIMIT = 0.1
 # Which code made a snapshot's tables: a patch reuses them only if it was this code, whose
 # rules they follow (a new version's first run with changes builds every table whole).
@@ -445,11 +446,16 @@ def table_counts(snapshot_dir: Path) -> dict[str, int]:
 
 
 def _patched_rows(snapshot_dir: Path) -> int:
-    """Rows of `articles` patched since its base was built: those the delta adds, and those
-    of the base it hides."""
-    return sum(
-        pq.ParquetFile(file).metadata.num_rows
-        for file in table_files(snapshot_dir, "articles")[1:]  # all but the base
+    """Rows patched since the bases were built, those a delta adds and those of the base it
+    hides, in the table of DELTA_TABLES that has more: `article_sources` does when url_keys
+    have many files (an edit to one of them patches the row of each), `articles` when
+    files were only added."""
+    return max(
+        sum(
+            pq.ParquetFile(file).metadata.num_rows
+            for file in table_files(snapshot_dir, table)[1:]  # all but the base
+        )
+        for table in DELTA_TABLES
     )
 
 

@@ -119,6 +119,24 @@ def test_changes_past_the_limit_rebuild_the_tables_whole(tmp_path):
     )
 
 
+def test_the_limit_counts_the_article_sources_rows_patched_for_duplicates(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    corpus(source, 6)
+    for i in range(4):  # four files of one article
+        write(source, f"dup{i}.md", doc("https://e.com/dup", f"2021-01-0{i + 1}"))
+    run_ingest(source, wh)
+    patched = []
+    for i in range(2):
+        # an edit of one duplicate patches one row of articles but the row of each of the
+        # four files in article_sources: 1 changed file of 10, within 0.5; then 1 and the
+        # 8 article_sources rows patched before (4 in the delta, 4 hidden), past it
+        write(source, "dup0.md", doc("https://e.com/dup", title=f"edit {i}"), OLD + 10 + i)
+        run_ingest(source, wh, patch_limit=0.5)
+        patched.append(is_patched(wh))
+        assert tables(wh) == full_refresh_of(source, tmp_path)
+    assert patched == [True, False]
+
+
 def test_a_patched_snapshot_carries_over_when_only_mtimes_change(tmp_path):
     source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
     corpus(source, 10)
