@@ -33,6 +33,8 @@ warnings.filterwarnings(
 # Below this many files a run parses them in its own process: starting the workers costs
 # about 1 s (the forkserver is a fresh interpreter importing pyarrow), more than parsing
 # 5,000 files takes here (measured: a 1% change of 100,000 files went from 1.4 s to 0.2 s).
+# Even with the forkserver started early, as `newsfront run` does, 1,000 files took 0.34 s
+# to stage in a worker against 0.22 s here.
 INLINE_FILES = 5_000
 
 
