@@ -23,14 +23,30 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
-def run_settings() -> dict:
-    """Prefect settings for a flow run from the command line (for `temporary_settings`). A
-    flow's heartbeats tell a server that its run is alive; the temporary server (no
-    PREFECT_API_URL) stops with the run, so it needs none. And the heartbeat thread, which
-    sleeps a second at a time, holds up the flow's end until its sleep ends (measured: a
-    flow of 0.1 s took 1.07 s, and 0.2 s without heartbeats)."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings
+def run_settings(temporary_api_url: str | None = None) -> dict:
+    """Prefect settings for a flow run from the command line (for `temporary_settings`).
 
-    if get_current_settings().api.url is None:
+    `temporary_api_url` is the temporary server `newsfront run` started itself
+    (flows.server.TemporaryPrefectServer): the flow goes to it, and, as on Prefect's own
+    temporary server, links to a UI are not logged (it serves none).
+
+    A flow's heartbeats tell a server that its run is alive; a temporary server stops with
+    the run, so it needs none. And the heartbeat thread, which sleeps a second at a time,
+    holds up the flow's end until its sleep ends (measured: a flow of 0.1 s took 1.07 s, and
+    0.2 s without heartbeats)."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_UI_URL,
+        get_current_settings,
+    )
+
+    if temporary_api_url:
+        return {
+            PREFECT_API_URL: temporary_api_url,
+            PREFECT_UI_URL: "",
+            PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+        }
+    if get_current_settings().api.url is None:  # Prefect starts its own temporary server
         return {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     return {}

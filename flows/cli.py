@@ -119,19 +119,26 @@ def run(
     target = warehouse or settings.warehouse
     wait = settings.lock_wait_seconds if wait is None else wait
     _check_run_arguments(source, target, full_refresh, check_lock=wait <= 0)
+    server = _start_temporary_server()  # first: the longest start-up of all
     if not (dask_address or settings.dask_address):
         from warehouse.parallel import start_forkserver  # imports pyarrow (and pandas)
 
         start_forkserver(preload=("flows.cli",))  # its imports overlap Prefect's start-up
 
-    from prefect.settings import temporary_settings  # Prefect: only after the forkserver
+    from prefect.settings import get_current_settings, temporary_settings  # after the others
+
+    prefect = get_current_settings()
+    if server and (prefect.api.url or not prefect.server.ephemeral.enabled):
+        server.stop()  # a server is configured where only Prefect looks (a profile, a file)
+        server = None
 
     from flows import run_settings
     from flows.ingest import ingest
 
+    api_url = _wait_for(server) if server else None
     clock = time.perf_counter()
     try:
-        with temporary_settings(updates=run_settings()):
+        with temporary_settings(updates=run_settings(temporary_api_url=api_url)):
             summary = ingest(
                 source=source,
                 warehouse=target,
@@ -142,6 +149,33 @@ def run(
     except (WarehouseLocked, WarehouseError, SourceError) as exc:
         raise fail(str(exc)) from None
     _print_summary(summary, target, time.perf_counter() - clock)
+
+
+def _start_temporary_server():
+    """Prefect's temporary server, started now unless PREFECT_API_URL names a server: Prefect
+    would start it on the flow's first call, after this process's imports (measured: a run
+    over an empty source took 12.3 s that way and 7.4 s this way). See flows.server."""
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    from flows.server import TemporaryPrefectServer
+
+    server = TemporaryPrefectServer()
+    server.start()
+    return server
+
+
+def _wait_for(server) -> str | None:
+    """The started server's API URL once it answers; None, for Prefect to start its own, if
+    it failed (Prefect then reports what fails)."""
+    from flows.server import ServerError
+
+    try:
+        server.wait_until_healthy()
+    except ServerError as exc:
+        err.print(f"warning: {exc}; Prefect starts its own", highlight=False, soft_wrap=True)
+        server.stop()
+        return None
+    return server.api_url
 
 
 def _check_run_arguments(source: str, target: str, full_refresh: bool, check_lock: bool) -> None:

@@ -1,16 +1,24 @@
-"""A local Prefect server for `newsfront serve`, started and stopped with it.
+"""Prefect servers that newsfront starts and stops itself.
 
-Schedules need a real server: against the temporary one a flow started by `flow.serve` is
-never run. The server runs as `prefect server start` in its own process group, with its
-database under PREFECT_HOME; stopping it stops that whole group, so nothing is left behind.
-This module imports nothing from Prefect, so the caller can point Prefect at the server
-(PREFECT_API_URL) before Prefect reads its settings.
+- `LocalPrefectServer`, for `newsfront serve`: schedules need a real server (against the
+  temporary one a flow started by `flow.serve` is never run). It runs as `prefect server
+  start` in its own process group, with its database under PREFECT_HOME.
+- `TemporaryPrefectServer`, for `newsfront run` when no server is configured: the same API
+  server that Prefect would start on the run's first flow call (its "temporary server"),
+  started instead as the command starts, so that its start-up (about 5 s of one core,
+  mostly imports) runs beside the command's own imports rather than after them.
+
+Either is stopped as a whole process group, so nothing is left behind. This module imports
+nothing from Prefect, so the caller can start a server and point Prefect at it
+(PREFECT_API_URL) before Prefect is imported.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
+import importlib.util
 import os
 import signal
 import socket
@@ -20,6 +28,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 PREFECT_SERVER = (sys.executable, "-m", "prefect", "server", "start")
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
@@ -35,6 +44,8 @@ class LocalPrefectServer:
     """`with LocalPrefectServer() as server:` runs a Prefect server on 127.0.0.1 until the
     block ends; `server.api_url` is its API and `server.ui_url` its UI."""
 
+    poll_seconds = 0.5  # between health checks while it starts
+
     def __init__(self, port: int | None = None, timeout: float = STARTUP_TIMEOUT):
         self.port = port or _free_port()
         self.timeout = timeout
@@ -42,29 +53,39 @@ class LocalPrefectServer:
         self.api_url = f"{self.ui_url}/api"
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> LocalPrefectServer:
-        self.log = tempfile.TemporaryFile()
+    def command(self) -> list[str]:
+        return [*PREFECT_SERVER, "--host", "127.0.0.1", "--port", str(self.port)]
+
+    def environment(self) -> dict[str, str]:
         env = {**os.environ}
         env.pop("PREFECT_API_URL", None)
         # Scheduled runs of a new deployment are created within seconds, not a minute.
         env.setdefault("PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS", "5")
+        return env
+
+    def start(self) -> None:
+        """Start the server's process and return at once; `wait_until_healthy` waits."""
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop)
         self.process = subprocess.Popen(
-            [*PREFECT_SERVER, "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env,
+            self.command(),
+            env=self.environment(),
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, stopped as a whole
             preexec_fn=_stop_with_parent,
         )
+
+    def __enter__(self) -> LocalPrefectServer:
+        self.start()
         try:
-            self._wait_until_healthy()
+            self.wait_until_healthy()
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _wait_until_healthy(self) -> None:
+    def wait_until_healthy(self) -> None:
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -78,7 +99,7 @@ class LocalPrefectServer:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
-            time.sleep(0.5)
+            time.sleep(self.poll_seconds)
         raise ServerError(
             f"the Prefect server did not answer within {self.timeout:.0f} s: " + self._output_tail()
         )
@@ -106,6 +127,56 @@ class LocalPrefectServer:
         self.stop()
 
 
+class TemporaryPrefectServer(LocalPrefectServer):
+    """Prefect's temporary server for one `newsfront run`, started early (see the module's
+    docstring): `start()`, then `wait_until_healthy()` just before the flow is called with
+    PREFECT_API_URL set to `api_url`. It stops when the process exits, as Prefect's own does:
+    after Prefect has sent the run's last logs and events, which it does at exit."""
+
+    poll_seconds = 0.05  # a run waits for it: every tenth of a second counts
+
+    def command(self) -> list[str]:
+        # as prefect.server.api.server.SubprocessASGIServer starts it (a test compares them)
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(_prefect_folder().parent),
+            "--factory",
+            "prefect.server.api.server:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "error",
+            "--lifespan",
+            "on",
+        ]
+
+    def environment(self) -> dict[str, str]:
+        # Prefect's own flags for its temporary server: no UI, no scheduling services
+        return {
+            **os.environ,
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+        }
+
+    def start(self) -> None:
+        super().start()
+        atexit.register(self.stop, grace=5.0)
+
+
+def _prefect_folder() -> Path:
+    """The installed prefect package's folder, found without importing it."""
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or spec.origin is None:
+        raise ServerError("Prefect is not installed")
+    return Path(spec.origin).parent
+
+
 def _stop_with_parent() -> None:
     """In the server's process: get SIGTERM when `newsfront serve` dies, even by SIGKILL
     (Linux's parent-death signal; elsewhere nothing is set)."""
@@ -127,7 +198,7 @@ def _end_group(leader: subprocess.Popen, sig: signal.Signals, wait: float) -> bo
             os.killpg(leader.pid, 0)
         except ProcessLookupError:
             return True
-        time.sleep(0.2)
+        time.sleep(0.05)
     return False
 
 

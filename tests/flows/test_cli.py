@@ -83,29 +83,53 @@ def test_docs_check_knows_an_out_of_date_file(tmp_path):
     assert newsfront("docs", "--check", "--output", str(stale)).returncode == 0
 
 
-def test_run_sends_no_heartbeats_to_the_temporary_server_only(tmp_path, monkeypatch):
-    """`newsfront run` calls the flow without heartbeats when Prefect starts its temporary
-    server, and with Prefect's own setting against a configured server."""
+def test_run_points_its_flow_at_the_server_it_started_or_the_configured_one(tmp_path, monkeypatch):
+    """`newsfront run` starts a temporary server unless PREFECT_API_URL is set, and calls the
+    flow on it without heartbeats. A server configured where only Prefect looks (here, its
+    settings) wins: the temporary one is stopped, and the flow keeps Prefect's heartbeats."""
     from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
     from typer.testing import CliRunner
 
+    import flows.cli
     import flows.ingest
-    from flows.cli import app
 
     class Called(Exception):
         pass
 
-    seen = []
+    seen, started = [], []
+    start_temporary_server = flows.cli._start_temporary_server
+
+    def start():
+        server = start_temporary_server()
+        started.append(server)
+        return server
 
     def ingest(**arguments):  # stands in for the flow: what would it run with?
-        seen.append(get_current_settings().flows.heartbeat_frequency)
+        current = get_current_settings()
+        seen.append((current.api.url, current.flows.heartbeat_frequency))
         raise Called
 
+    monkeypatch.setattr(flows.cli, "_start_temporary_server", start)
     monkeypatch.setattr(flows.ingest, "ingest", ingest)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
     (tmp_path / "src").mkdir()
     # a Dask address: no forkserver is started for a flow that never runs
     arguments = ["run", str(tmp_path / "src"), "-w", str(tmp_path / "wh"), "--dask-address", "x"]
-    for url in (None, "http://127.0.0.1:4200/api"):
-        with temporary_settings(updates={PREFECT_API_URL: url}):
-            assert isinstance(CliRunner().invoke(app, arguments).exception, Called)
-    assert seen[0] is None and seen[1] is not None
+    try:
+        result = CliRunner().invoke(flows.cli.app, arguments)
+        assert isinstance(result.exception, Called)
+        assert seen[-1] == (started[-1].api_url, None)
+        configured = "http://127.0.0.1:4200/api"
+        with temporary_settings(updates={PREFECT_API_URL: configured}):
+            result = CliRunner().invoke(flows.cli.app, arguments)
+        assert isinstance(result.exception, Called)
+        assert started[-1].process is None  # started, then stopped for the configured one
+        assert seen[-1][0] == configured and seen[-1][1] is not None
+        monkeypatch.setenv("PREFECT_API_URL", configured)
+        result = CliRunner().invoke(flows.cli.app, arguments)
+        assert isinstance(result.exception, Called)
+        assert started[-1] is None and seen[-1][0] == configured  # none started at all
+    finally:
+        for server in started:
+            if server is not None:
+                server.stop()
