@@ -157,23 +157,31 @@ def _start_temporary_server():
     over an empty source took 12.3 s that way and 7.4 s this way). See flows.server."""
     if os.environ.get("PREFECT_API_URL"):
         return None
-    from flows.server import TemporaryPrefectServer
+    from flows.server import ServerError, TemporaryPrefectServer
 
-    server = TemporaryPrefectServer()
-    server.start()
+    timeout = float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
+    server = TemporaryPrefectServer(timeout=timeout)
+    try:
+        server.start()
+    except (OSError, ServerError) as exc:  # then Prefect starts its own, and says what fails
+        err.print(f"warning: the temporary Prefect server did not start: {exc}", soft_wrap=True)
+        return None
     return server
 
 
 def _wait_for(server) -> str | None:
-    """The started server's API URL once it answers; None, for Prefect to start its own, if
-    it failed (Prefect then reports what fails)."""
+    """The started server's API URL once it answers. If it exited, None: Prefect then starts
+    its own (and reports what fails); if it did not answer in time, the run stops."""
     from flows.server import ServerError
 
     try:
         server.wait_until_healthy()
     except ServerError as exc:
-        err.print(f"warning: {exc}; Prefect starts its own", highlight=False, soft_wrap=True)
+        exited = server.process.poll() is not None
         server.stop()
+        if not exited:
+            raise fail(str(exc)) from None
+        err.print(f"warning: {exc}; Prefect starts its own", highlight=False, soft_wrap=True)
         return None
     return server.api_url
 

@@ -28,6 +28,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from functools import partial
 from pathlib import Path
 
 PREFECT_SERVER = (sys.executable, "-m", "prefect", "server", "start")
@@ -45,6 +46,7 @@ class LocalPrefectServer:
     block ends; `server.api_url` is its API and `server.ui_url` its UI."""
 
     poll_seconds = 0.5  # between health checks while it starts
+    capture_output = True  # shown when it fails to start; else its output is the terminal's
 
     def __init__(self, port: int | None = None, timeout: float = STARTUP_TIMEOUT):
         self.port = port or _free_port()
@@ -52,6 +54,7 @@ class LocalPrefectServer:
         self.ui_url = f"http://127.0.0.1:{self.port}"
         self.api_url = f"{self.ui_url}/api"
         self.process: subprocess.Popen | None = None
+        self.log = None
 
     def command(self) -> list[str]:
         return [*PREFECT_SERVER, "--host", "127.0.0.1", "--port", str(self.port)]
@@ -65,16 +68,20 @@ class LocalPrefectServer:
 
     def start(self) -> None:
         """Start the server's process and return at once; `wait_until_healthy` waits."""
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop)
-        self.process = subprocess.Popen(
-            self.command(),
-            env=self.environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, stopped as a whole
-            preexec_fn=_stop_with_parent,
-        )
+        self.log = tempfile.TemporaryFile() if self.capture_output else None  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                self.command(),
+                env=self.environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=self.log,
+                stderr=subprocess.STDOUT if self.log else None,
+                start_new_session=True,  # its own process group, stopped as a whole
+                preexec_fn=partial(_stop_with_parent, os.getpid()),
+            )
+        except BaseException:
+            self._close_log()
+            raise
 
     def __enter__(self) -> LocalPrefectServer:
         self.start()
@@ -105,6 +112,8 @@ class LocalPrefectServer:
         )
 
     def _output_tail(self) -> str:
+        if self.log is None:
+            return "its output is above"
         self.log.seek(0)
         lines = self.log.read().decode(errors="replace").strip().splitlines()
         return " / ".join(lines[-3:]) or "no output"
@@ -121,7 +130,12 @@ class LocalPrefectServer:
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
         self.process = None
-        self.log.close()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self.log is not None:
+            self.log.close()
+            self.log = None
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
@@ -134,6 +148,7 @@ class TemporaryPrefectServer(LocalPrefectServer):
     after Prefect has sent the run's last logs and events, which it does at exit."""
 
     poll_seconds = 0.05  # a run waits for it: every tenth of a second counts
+    capture_output = False  # as Prefect's own: its errors go to the run's terminal
 
     def command(self) -> list[str]:
         # as prefect.server.api.server.SubprocessASGIServer starts it (a test compares them)
@@ -177,14 +192,16 @@ def _prefect_folder() -> Path:
     return Path(spec.origin).parent
 
 
-def _stop_with_parent() -> None:
-    """In the server's process: get SIGTERM when `newsfront serve` dies, even by SIGKILL
-    (Linux's parent-death signal; elsewhere nothing is set)."""
+def _stop_with_parent(parent: int) -> None:
+    """In the server's process: get SIGTERM when the newsfront command that started it
+    dies, even by SIGKILL (Linux's parent-death signal; elsewhere nothing is set)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
-        pass
+        return
+    if os.getppid() != parent:  # it died before the signal was asked for
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _end_group(leader: subprocess.Popen, sig: signal.Signals, wait: float) -> bool:

@@ -31,19 +31,45 @@ def test_it_is_started_as_prefect_starts_its_own(monkeypatch):
     assert flags and flags.items() <= ours.environment().items()
 
 
-def test_a_server_that_exits_is_an_error_naming_its_exit_code():
-    class Exits(TemporaryPrefectServer):
-        def command(self):
-            return [sys.executable, "-c", "print('no database'); raise SystemExit(3)"]
+class Exits(TemporaryPrefectServer):
+    def command(self):
+        return [sys.executable, "-c", "print('no database', flush=True); raise SystemExit(3)"]
 
-    server = Exits()
-    server.start()
-    try:
-        with pytest.raises(ServerError, match="exited with code 3: no database"):
-            server.wait_until_healthy()
-    finally:
-        server.stop()
-    assert server.process is None
+
+class Hangs(TemporaryPrefectServer):
+    def command(self):
+        return [sys.executable, "-c", "import time; time.sleep(60)"]
+
+
+def test_a_server_that_exits_is_an_error_naming_its_exit_code(capfd):
+    class Captured(Exits):
+        capture_output = True  # as `newsfront serve`'s server
+
+    for server, shown in ((Exits(), "its output is above"), (Captured(), "no database")):
+        server.start()
+        try:
+            with pytest.raises(ServerError, match=f"exited with code 3: {shown}"):
+                server.wait_until_healthy()
+        finally:
+            server.stop()
+        assert server.process is None
+    # the temporary server's output goes where Prefect's own goes: the run's terminal
+    assert capfd.readouterr().out.count("no database") == 1
+
+
+def test_run_falls_back_to_prefects_server_if_its_own_exits_but_not_if_it_hangs():
+    import typer
+
+    from flows.cli import _wait_for
+
+    exits = Exits()
+    exits.start()
+    assert _wait_for(exits) is None and exits.process is None  # Prefect starts its own
+    hangs = Hangs(timeout=0.5)
+    hangs.start()
+    with pytest.raises(typer.Exit):  # Prefect's would wait as long again, on the same files
+        _wait_for(hangs)
+    assert hangs.process is None
 
 
 def processes_with(tag: str) -> list[int]:
