@@ -99,12 +99,14 @@ def view_statements(warehouse: Warehouse, snapshot_dir: Path) -> list[str]:
         rows = table_sql(snapshot_dir.absolute(), table)
         statements.append(f"CREATE OR REPLACE VIEW {table} AS SELECT {columns} FROM ({rows})")
     runs = _sql_str(str(warehouse.runs.absolute() / "*.parquet"))
-    # today's columns first, by name: runs recorded by an older version lack the newer ones
+    # today's columns first, by name: runs recorded by an older version lack the newer ones;
+    # one row per run: while runs are merged into the history file (warehouse.runs), a run
+    # may be in two files for a moment
     statements.append(
         f"CREATE OR REPLACE VIEW load_runs AS SELECT * FROM ({_empty_runs()}) "
         f"UNION ALL BY NAME SELECT * FROM read_parquet({runs}, union_by_name = true, "
         "hive_partitioning = false) "
-        "ORDER BY started_at"
+        f"{ONE_ROW_PER_RUN} ORDER BY started_at"
     )
     return statements + derived_view_statements()
 
@@ -116,6 +118,9 @@ _DUCKDB_TYPES = {
     pa.bool_(): "BOOLEAN",
     pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
 }
+
+
+ONE_ROW_PER_RUN = "QUALIFY row_number() OVER (PARTITION BY run_id) = 1"
 
 
 def _empty_runs() -> str:

@@ -14,6 +14,7 @@ class Warehouse:
     snapshots/<run_id>/      one run's Parquet tables, state and catalog.duckdb (views)
     parts/<run_id>/<n>/      staged rows of one chunk of source files, never modified
     runs/<run_id>.parquet    one row of `load_runs` per run, failed runs included
+    runs/history-<run_id>.parquet   earlier runs' rows, merged (warehouse.runs)
     warehouse.json           the source this warehouse belongs to
     .lock                    held by the run in progress
     """

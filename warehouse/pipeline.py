@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ctypes
 import datetime as dt
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,7 +26,7 @@ from warehouse.catalog import catalog_is_here, published_snapshot
 from warehouse.layout import Warehouse
 from warehouse.lock import RunLock
 from warehouse.objects import is_url
-from warehouse.runs import mark_killed_runs, new_run_id, record_run
+from warehouse.runs import compact_runs, mark_killed_runs, new_run_id, record_run
 from warehouse.source import DEFAULT_MAX_BYTES, display_paths, list_candidates
 from warehouse.staging import ChunkJob, stage_chunk
 from warehouse.state import (
@@ -99,6 +101,11 @@ def run_ingest(
         mark_killed_runs(warehouse, run["run_id"])
         record_run(warehouse, {**run, "status": "running"})
         try:
+            try:
+                compact_runs(warehouse, run["run_id"])
+            except (OSError, pa.ArrowException) as exc:  # only a saving: the run goes on
+                log = options.get("log") or partial(print, file=sys.stderr)
+                log(f"run files not merged into a history: {exc}")
             run.update(_run(source, warehouse, run["run_id"], full_refresh, **options))
             run["status"] = "succeeded"
         except BaseException as exc:

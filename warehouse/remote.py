@@ -9,7 +9,7 @@ object store holds what readers see:
     warehouse.json           the source the warehouse belongs to
     snapshots/<run_id>/      the tables and state.parquet (no catalog: its paths are local)
     parts/<run_id>/<n>/      staged parts, written once
-    runs/<run_id>.parquet    load_runs
+    runs/<run_id>.parquet    load_runs (and runs/history-<run_id>.parquet: see warehouse.runs)
 
 S3 has no rename, so publishing is: upload the new parts and snapshot under new names,
 then replace CURRENT in one PUT, which S3 applies atomically; a reader sees the old or the
@@ -38,6 +38,7 @@ from pyarrow.fs import FSSpecHandler, PyFileSystem
 
 from warehouse.build import TABLES
 from warehouse.catalog import (
+    ONE_ROW_PER_RUN,
     VIEW_COLUMNS,
     derived_view_statements,
     published_snapshot,
@@ -47,7 +48,7 @@ from warehouse.layout import Warehouse
 from warehouse.lock import WarehouseLocked
 from warehouse.objects import object_store
 from warehouse.pipeline import run_ingest
-from warehouse.runs import RUN_SCHEMA, record_run
+from warehouse.runs import HISTORY_PREFIX, RUN_SCHEMA, record_run
 from warehouse.state import live_parts
 from warehouse.store import DEFAULT_KEEP_SNAPSHOTS, WarehouseError
 
@@ -114,7 +115,7 @@ class RemoteWarehouse:
                         record_run(self.mirror, summary)
                         raise
             finally:
-                self._push_runs(since=started)  # failed runs are recorded too
+                self._push_runs(since=started, lock=lock)  # failed runs are recorded too
         return summary
 
     def _part_url(self, folder: Path) -> str:
@@ -172,12 +173,31 @@ class RemoteWarehouse:
                 if f"{run}/{part}" not in live:
                     self.fs.rm(self._key("parts", run, part), recursive=True)
 
-    def _push_runs(self, since: float) -> None:
-        """Upload the `load_runs` records this run wrote: its own, and those of earlier runs
-        it found killed."""
-        written = [p for p in self.mirror.runs.glob("*.parquet") if p.stat().st_mtime >= since]
+    def _push_runs(self, since: float, lock: ObjectLock) -> None:
+        """Upload the `load_runs` records this run wrote: its own, those of earlier runs it
+        found killed, and a history file if it merged the run files (warehouse.runs); then
+        remove from the store the files that history replaced, as the run did here."""
+        local = list(self.mirror.runs.glob("*.parquet"))
+        written = [p for p in local if p.stat().st_mtime >= since]
         if written:
             self.fs.put([str(p) for p in written], [self._key("runs", p.name) for p in written])
+        history = max((p for p in written if p.name.startswith(HISTORY_PREFIX)), default=None)
+        if history is None:
+            return
+        merged = {f"{run_id}.parquet" for run_id in pq.read_table(history)["run_id"].to_pylist()}
+        here = {p.name for p in local}
+        replaced = [  # the files of the runs it holds, and the histories it was made from
+            key
+            for key in _find(self.fs, self._key("runs"))
+            if _name(key) not in here
+            and (_name(key) in merged or _name(key).startswith(HISTORY_PREFIX))
+        ]
+        if replaced:
+            try:
+                lock.verify()  # only the lock's holder removes anything
+            except WarehouseLocked:
+                return  # the run fails for it already, if it published
+            self.fs.rm(replaced)
 
     def _upload_new(self, folder: Path, prefix: str) -> None:
         """Upload the files below `folder` that `prefix` does not have yet."""
@@ -307,18 +327,33 @@ def connect_remote(url: str, storage_options: dict | None = None) -> duckdb.Duck
         con.register(f"_{table}_data", data)
         columns = VIEW_COLUMNS.get(table, "*")
         con.execute(f"CREATE TEMP VIEW {table} AS SELECT {columns} FROM _{table}_data")
-    runs = [
-        pq.read_table(key, filesystem=filesystem)
-        for key in _find(warehouse.fs, warehouse._key("runs"))
-    ]
+    runs = _read_runs(warehouse, filesystem)
     # with an empty table of today's schema first: runs recorded by an older version lack
     # the newer columns, which are then NULL
     runs = pa.concat_tables([RUN_SCHEMA.empty_table(), *runs], promote_options="default")
     con.register("_load_runs_data", runs)
-    con.execute("CREATE TEMP VIEW load_runs AS SELECT * FROM _load_runs_data ORDER BY started_at")
+    con.execute(
+        "CREATE TEMP VIEW load_runs AS SELECT * FROM _load_runs_data "
+        f"{ONE_ROW_PER_RUN} ORDER BY started_at"
+    )
     for statement in derived_view_statements(temporary=True):
         con.execute(statement)
     return con
+
+
+def _read_runs(warehouse: RemoteWarehouse, filesystem, tries: int = 3) -> list[pa.Table]:
+    """Every run file's table. A file listed may be gone when read, if a run merged the run
+    files meanwhile (warehouse.runs): then all are listed and read again."""
+    for attempt in range(tries):
+        try:
+            return [
+                pq.read_table(key, filesystem=filesystem)
+                for key in _find(warehouse.fs, warehouse._key("runs"))
+            ]
+        except FileNotFoundError:
+            if attempt == tries - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _find(fs, prefix: str) -> list[str]:

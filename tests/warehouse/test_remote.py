@@ -225,3 +225,20 @@ def test_runs_recorded_by_an_older_version_read_with_todays_columns(fs, bucket, 
         assert con.execute(
             "SELECT staging_seconds IS NULL FROM load_runs ORDER BY started_at"
         ).fetchall() == [(True,), (False,)]
+
+
+def test_merged_run_files_leave_the_store_too(fs, bucket, tmp_path, monkeypatch):
+    from warehouse import runs
+
+    monkeypatch.setattr(runs, "COMPACT_AT", 2)
+    source = upload_corpus(fs, bucket)
+    url = f"s3://{bucket}/wh"
+    run_ids = [
+        RemoteWarehouse(url, cache_dir=tmp_path / f"cache-{i % 2}").run(source)["run_id"]
+        for i in range(4)  # two machines' mirrors, taking turns
+    ]
+    names = sorted(key.rsplit("/", 1)[1] for key in fs.find(f"{bucket}/wh/runs"))
+    assert len(names) <= 3 and any(name.startswith("history-") for name in names)
+    with connect(url) as con:
+        rows = con.execute("SELECT run_id, status FROM load_runs").fetchall()
+    assert rows == [(run_id, "succeeded") for run_id in run_ids]

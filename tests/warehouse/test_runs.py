@@ -1,5 +1,6 @@
 """`load_runs` records (warehouse.runs): a run that died while `running` is marked killed by
-the next run, which finds it from each file's footer without reading every file."""
+the next run, which finds it from each file's footer without reading every file; run files
+are merged into one history file once enough gather."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import datetime as dt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from warehouse import Warehouse
-from warehouse.runs import RUN_SCHEMA, _known_status, mark_killed_runs, record_run
+from warehouse import Warehouse, runs
+from warehouse.runs import RUN_SCHEMA, _known_status, compact_runs, mark_killed_runs, record_run
 
 
 def run_row(run_id: str, status: str) -> dict:
@@ -46,3 +47,64 @@ def test_a_status_comes_from_the_footer_and_a_file_without_statistics_is_read(tm
     assert _known_status(wh.runs / "b.parquet") is None
     mark_killed_runs(wh, "c")
     assert statuses(wh) == {"a": "succeeded", "b": "killed"}
+
+
+def test_run_files_are_merged_into_one_history_file_once_enough_gather(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "COMPACT_AT", 3)
+    wh = Warehouse(tmp_path / "wh")
+    record_run(wh, run_row("a", "succeeded"))
+    record_run(wh, run_row("b", "failed"))
+    compact_runs(wh, "z")  # two files: fewer than COMPACT_AT
+    assert sorted(p.name for p in wh.runs.iterdir()) == ["a.parquet", "b.parquet"]
+    # a file of an older version, without the *_seconds columns
+    old = pa.Table.from_pylist([run_row("c", "killed")], schema=RUN_SCHEMA)
+    pq.write_table(old.drop_columns(["listing_seconds"]), wh.runs / "c.parquet")
+    compact_runs(wh, "d")
+    assert [p.name for p in wh.runs.iterdir()] == ["history-d.parquet"]
+    assert statuses(wh) == {"a": "succeeded", "b": "failed", "c": "killed"}
+    assert pq.read_schema(wh.runs / "history-d.parquet").names == RUN_SCHEMA.names
+    # the next merge takes the history and the runs since
+    for run_id in ("d", "e", "f"):
+        record_run(wh, run_row(run_id, "succeeded"))
+    compact_runs(wh, "g")
+    assert [p.name for p in wh.runs.iterdir()] == ["history-g.parquet"]
+    assert sorted(statuses(wh)) == ["a", "b", "c", "d", "e", "f"]
+    assert pq.read_table(wh.runs)["run_id"].to_pylist() == ["a", "b", "c", "d", "e", "f"]
+
+
+def test_a_run_in_both_a_history_and_its_own_file_is_merged_once_from_its_own(
+    tmp_path, monkeypatch
+):
+    """An object-store mirror may keep a run's file that another machine merged."""
+    monkeypatch.setattr(runs, "COMPACT_AT", 2)
+    wh = Warehouse(tmp_path / "wh")
+    for run_id in ("a", "b"):
+        record_run(wh, run_row(run_id, "running"))
+    compact_runs(wh, "c")  # running rows: never merged, nothing removed
+    assert len(list(wh.runs.iterdir())) == 2
+    mark_killed_runs(wh, "c")
+    compact_runs(wh, "c")
+    record_run(wh, {**run_row("a", "killed"), "error": "told apart"})
+    record_run(wh, run_row("d", "succeeded"))
+    compact_runs(wh, "e")
+    table = pq.read_table(wh.runs / "history-e.parquet")
+    assert table["run_id"].to_pylist() == ["a", "b", "d"]
+    assert table["error"][0].as_py() == "told apart"
+
+
+def test_load_runs_keeps_one_row_per_run_and_runs_stay_few(tmp_path, monkeypatch):
+    from tests.conftest import SAMPLE_CORPUS
+    from warehouse import connect
+    from warehouse.pipeline import run_ingest
+
+    monkeypatch.setattr(runs, "COMPACT_AT", 2)
+    wh = Warehouse(tmp_path / "wh")
+    run_ids = [run_ingest(SAMPLE_CORPUS, wh)["run_id"] for _ in range(5)]
+    names = sorted(p.name for p in wh.runs.iterdir())
+    assert len(names) <= 3 and any(name.startswith("history-") for name in names)
+    # the moment between writing a history and removing what it replaces: a run in two files
+    history = next(p for p in wh.runs.iterdir() if p.name.startswith("history-"))
+    (wh.runs / f"copy-{history.name}").write_bytes(history.read_bytes())
+    with connect(wh.root) as con:
+        rows = con.execute("SELECT run_id, status FROM load_runs").fetchall()
+    assert rows == [(run_id, "succeeded") for run_id in run_ids]
