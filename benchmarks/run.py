@@ -17,9 +17,10 @@ are measured in `--rounds` rounds (3 by default), each running start-up, newsfro
 naive script and dlt one after the other; each one's median round counts. newsfront's
 runs count beyond the start-up measured just before each of them: the full load beyond its
 round's, and each run with nothing or 1% changed beyond one of its own. Memory is sampled
-in the first round only: reading every process's memory 20 times a second takes CPU from
-newsfront's two workers (about 1 s of a 100,000-file load) and hardly any from a
-single-process baseline, so the later, unsampled rounds time them alike.
+in a round of its own before those, whose times do not count: reading every process's
+memory 20 times a second takes CPU from newsfront's two workers (about 1 s of a
+100,000-file load) and hardly any from a single-process baseline, so only unsampled rounds
+time them alike.
 
 It prints a table (files/s, ratios, wall time, peak memory as PSS of the whole process tree)
 and writes the figures to OUT/results.json. Given several sizes, it also prints how much
@@ -91,19 +92,21 @@ def measure(command: list[str], env: dict | None = None, memory: bool = True) ->
 
 
 def median(runs: list[dict], by: str = "seconds") -> dict:
-    """The median round of several measurements of one command (the lower middle one, for an
-    even count) by `by`, so that its time and its stages are one run's; with every round's
-    time and the peak memory of the sampled ones. The median, not the best: newsfront's
-    figures are differences from the start-up, which varies by a second from run to run, and
-    a best start-up against a best run would credit whichever was measured more often."""
-    ordered = sorted(runs, key=lambda run: run[by])
+    """The median unsampled round of several measurements of one command (the lower middle
+    one, for an even count) by `by`, so that its time and its stages are one run's; with
+    every unsampled round's time and the peak memory of the sampled ones. The median, not
+    the best: newsfront's figures are differences from the start-up, which varies by a
+    second from run to run, and a best start-up against a best run would credit whichever
+    was measured more often."""
+    timed = [run for run in runs if run["peak_rss_mb"] is None] or runs
+    ordered = sorted(timed, key=lambda run: run[by])
     middle = dict(ordered[(len(ordered) - 1) // 2])
-    middle["rounds"] = [run["seconds"] for run in runs]
+    middle["rounds"] = [run["seconds"] for run in timed]
     if by != "seconds":
-        middle[f"rounds_{by}"] = [run[by] for run in runs]
-    middle["peak_rss_mb"] = max(
-        (run["peak_rss_mb"] for run in runs if run["peak_rss_mb"] is not None), default=None
-    )
+        middle[f"rounds_{by}"] = [run[by] for run in timed]
+    sampled = [run for run in runs if run["peak_rss_mb"] is not None]
+    middle["peak_rss_mb"] = max((run["peak_rss_mb"] for run in sampled), default=None)
+    middle["memory_rounds"] = [run["seconds"] for run in sampled if run not in timed]
     return middle
 
 
@@ -153,16 +156,16 @@ def startup_command(work: Path) -> list[str]:
 
 
 def full_loads(source: Path, work: Path, env: dict, rounds: int, baselines: dict) -> dict:
-    """newsfront's start-up and full load and each baseline, in alternating rounds (memory
-    sampled in the first); each one's median round."""
+    """newsfront's start-up and full load and each baseline, in alternating rounds after a
+    first round that samples memory; each one's median timed round."""
     (work / "empty-source").mkdir(parents=True, exist_ok=True)
     shutil.rmtree(work / "wh-empty", ignore_errors=True)
     runs: dict[str, list[dict]] = {"startup": [], "full": [], **{name: [] for name in baselines}}
     # not measured: the first run over the empty source publishes its empty tables, and every
     # later one publishes nothing, as a run with nothing changed
     measure(startup_command(work), env, memory=False)
-    for round_ in range(rounds):
-        memory = round_ == 0
+    for round_ in range(rounds + 1):
+        memory = round_ == 0  # memory only: its times are not counted
         runs["startup"].append(measure(startup_command(work), env, memory))
         shutil.rmtree(work / "wh", ignore_errors=True)
         full = measure([*NEWSFRONT, "run", str(source), "-w", str(work / "wh")], env, memory)
@@ -181,14 +184,14 @@ def full_loads(source: Path, work: Path, env: dict, rounds: int, baselines: dict
 def incremental_runs(source: Path, work: Path, env: dict) -> dict:
     """On the last full load's warehouse: INCREMENTAL_ROUNDS runs with nothing changed, then
     as many each after another 1% of the files changed since the run before, as a scheduled
-    run finds them (the later ones patch a patched snapshot); memory sampled in the first. Each
-    run follows a start-up of its own (a run over the empty source), which it is measured
-    beyond: start-ups measured minutes earlier differed by 0.6 s from one `make bench` to
-    the next, as much as a 1% run takes."""
+    run finds them (the later ones patch a patched snapshot), each after a first run that
+    samples memory and does not count. Each run follows a start-up of its own (a run over
+    the empty source), which it is measured beyond: start-ups measured minutes earlier
+    differed by 0.6 s from one `make bench` to the next, as much as a 1% run takes."""
     figures = {}
     for name in ("unchanged", "one_percent"):
         measured = []
-        for round_ in range(INCREMENTAL_ROUNDS):
+        for round_ in range(INCREMENTAL_ROUNDS + 1):
             if name == "one_percent":
                 figures["changed_files"] = touch_one_percent(source, 1 + round_)
             sampled = round_ == 0  # both or neither: sampling costs CPU
@@ -349,7 +352,12 @@ def report(size: int, f: dict) -> None:
         ("one_percent", "1% changed"),
     ):
         if key in f:
-            print(f"  rounds, {label}: {' / '.join(f'{t:.2f}' for t in f[key]['rounds'])} s")
+            sampled = "".join(
+                f" (memory round, not counted: {t:.2f} s)" for t in f[key].get("memory_rounds", [])
+            )
+            print(
+                f"  rounds, {label}: {' / '.join(f'{t:.2f}' for t in f[key]['rounds'])} s{sampled}"
+            )
             if "rounds_beyond_startup" in f[key]:
                 beyond = " / ".join(f"{t:.2f}" for t in f[key]["rounds_beyond_startup"])
                 print(f"    beyond its start-up: {beyond} s")
