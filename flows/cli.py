@@ -159,11 +159,12 @@ def _start_temporary_server():
         return None
     from flows.server import ServerError, TemporaryPrefectServer
 
-    timeout = float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
-    server = TemporaryPrefectServer(timeout=timeout)
     try:
+        timeout = float(os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"])
+        server = TemporaryPrefectServer(timeout=timeout)
         server.start()
-    except (OSError, ServerError) as exc:  # then Prefect starts its own, and says what fails
+    # then Prefect starts its own server, and says what fails
+    except (ValueError, OSError, ServerError) as exc:
         err.print(f"warning: the temporary Prefect server did not start: {exc}", soft_wrap=True)
         return None
     return server

@@ -56,20 +56,26 @@ def test_run_files_are_merged_into_one_history_file_once_enough_gather(tmp_path,
     record_run(wh, run_row("b", "failed"))
     compact_runs(wh, "z")  # two files: fewer than COMPACT_AT
     assert sorted(p.name for p in wh.runs.iterdir()) == ["a.parquet", "b.parquet"]
-    # a file of an older version, without the *_seconds columns
+    # a file of an older version, without the *_seconds columns, and one of a newer version
     old = pa.Table.from_pylist([run_row("c", "killed")], schema=RUN_SCHEMA)
     pq.write_table(old.drop_columns(["listing_seconds"]), wh.runs / "c.parquet")
+    newer = pa.Table.from_pylist([run_row("c2", "succeeded")], schema=RUN_SCHEMA)
+    pq.write_table(newer.append_column("later", pa.array([7])), wh.runs / "c2.parquet")
+    (wh.runs / "history-x.tmp").write_bytes(b"a merge that died")
     compact_runs(wh, "d")
     assert [p.name for p in wh.runs.iterdir()] == ["history-d.parquet"]
-    assert statuses(wh) == {"a": "succeeded", "b": "failed", "c": "killed"}
-    assert pq.read_schema(wh.runs / "history-d.parquet").names == RUN_SCHEMA.names
+    assert statuses(wh) == {"a": "succeeded", "b": "failed", "c": "killed", "c2": "succeeded"}
+    history = pq.read_table(wh.runs / "history-d.parquet")
+    assert history.schema.names == [*RUN_SCHEMA.names, "later"]
+    assert history.select(RUN_SCHEMA.names).schema == RUN_SCHEMA
+    assert history["later"].to_pylist() == [None, None, None, 7]
     # the next merge takes the history and the runs since
     for run_id in ("d", "e", "f"):
         record_run(wh, run_row(run_id, "succeeded"))
     compact_runs(wh, "g")
     assert [p.name for p in wh.runs.iterdir()] == ["history-g.parquet"]
-    assert sorted(statuses(wh)) == ["a", "b", "c", "d", "e", "f"]
-    assert pq.read_table(wh.runs)["run_id"].to_pylist() == ["a", "b", "c", "d", "e", "f"]
+    assert sorted(statuses(wh)) == ["a", "b", "c", "c2", "d", "e", "f"]
+    assert pq.read_table(wh.runs)["run_id"].to_pylist() == ["a", "b", "c", "c2", "d", "e", "f"]
 
 
 def test_a_run_in_both_a_history_and_its_own_file_is_merged_once_from_its_own(
