@@ -1,6 +1,8 @@
 """The `newsfront` command. Each command calls the library and turns its errors into one line.
 
-Prefect is imported only by the commands that run flows, so `newsfront sql` starts fast.
+Prefect is imported only by the commands that run flows, so `newsfront sql` starts fast; and
+the library (DuckDB, pyarrow: about 0.7 s) only inside each command, so that `newsfront run`
+starts Prefect's temporary server before it.
 """
 
 from __future__ import annotations
@@ -15,17 +17,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
-
-from flows.settings import Settings
-from warehouse import Warehouse
-from warehouse.lock import WarehouseLocked, ensure_free
-from warehouse.objects import is_url
-from warehouse.source import SourceError
-from warehouse.store import WarehouseError, check_owner
 
 app = typer.Typer(
     add_completion=False,
@@ -114,12 +108,22 @@ def run(
 ) -> None:
     """Load SOURCE into the warehouse and publish it as news.duckdb."""
     _use_storage_options(storage_options)
+    server = _start_temporary_server()  # first of all: the longest start-up of all
+    from flows.settings import Settings
+    from warehouse.lock import WarehouseLocked
+    from warehouse.source import SourceError
+    from warehouse.store import WarehouseError
+
     settings = Settings()
     source = source or settings.source
     target = warehouse or settings.warehouse
     wait = settings.lock_wait_seconds if wait is None else wait
-    _check_run_arguments(source, target, full_refresh, check_lock=wait <= 0)
-    server = _start_temporary_server()  # first: the longest start-up of all
+    try:
+        _check_run_arguments(source, target, full_refresh, check_lock=wait <= 0)
+    except typer.Exit:
+        if server:
+            server.stop()
+        raise
     if not (dask_address or settings.dask_address):
         from warehouse.parallel import start_forkserver  # imports pyarrow (and pandas)
 
@@ -154,7 +158,8 @@ def run(
 def _start_temporary_server():
     """Prefect's temporary server, started now unless PREFECT_API_URL names a server: Prefect
     would start it on the flow's first call, after this process's imports (measured: a run
-    over an empty source took 12.3 s that way and 7.4 s this way). See flows.server."""
+    over an empty source took 12.3 s that way, and 7.1-7.3 s started before the library is
+    imported; 7.8-8.1 s after). See flows.server."""
     if os.environ.get("PREFECT_API_URL"):
         return None
     from flows.server import ServerError, TemporaryPrefectServer
@@ -188,8 +193,13 @@ def _wait_for(server) -> str | None:
 
 
 def _check_run_arguments(source: str, target: str, full_refresh: bool, check_lock: bool) -> None:
-    """Fail in one line before Prefect starts, for the mistakes we can see up front on this
+    """Fail in one line before the flow starts, for the mistakes we can see up front on this
     machine (object-store URLs are checked by the run). The run checks all of them again."""
+    from warehouse import Warehouse
+    from warehouse.lock import WarehouseLocked, ensure_free
+    from warehouse.objects import is_url
+    from warehouse.store import WarehouseError, check_owner
+
     if not is_url(source) and not Path(source).is_dir():
         raise fail(f"source folder {source!r} does not exist or is not a folder")
     if is_url(target):
@@ -232,6 +242,8 @@ def serve(
     """
     if (cron is None) == (interval is None):
         raise fail("give one schedule: --cron EXPR or --interval SECONDS")
+    from flows.settings import Settings
+
     _use_storage_options(storage_options)
     settings = Settings()
     source = _absolute(source or settings.source)  # runs start in another directory
@@ -269,6 +281,8 @@ def serve(
 
 
 def _absolute(location: str) -> str:
+    from warehouse.objects import is_url
+
     return location if is_url(location) else str(Path(location).resolve())
 
 
@@ -277,6 +291,8 @@ def _interrupt(signum, frame) -> None:
 
 
 def _print_summary(summary: dict, target: str, seconds: float) -> None:
+    from warehouse.objects import is_url
+
     table = Table(title="newsfront run", show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -301,7 +317,11 @@ def sql(
     storage_options: StorageOptions = None,
 ) -> None:
     """Run QUERY against the warehouse (read-only, TimeZone UTC) and print the result."""
+    import duckdb
+
+    from flows.settings import Settings
     from warehouse import connect
+    from warehouse.store import WarehouseError
 
     _use_storage_options(storage_options)
     settings = Settings()
@@ -326,8 +346,10 @@ def stats(
 ) -> None:
     """Summarise the warehouse: table sizes, last runs, rejected files by reason, top
     providers and topics, and the largest stories."""
+    from flows.settings import Settings
     from warehouse import connect
     from warehouse.stats import warehouse_stats
+    from warehouse.store import WarehouseError
 
     _use_storage_options(storage_options)
     settings = Settings()
