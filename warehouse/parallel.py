@@ -13,6 +13,7 @@ the caller should stage these jobs itself rather than submit them) and `close()`
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -59,10 +60,26 @@ def start_forkserver(preload: tuple[str, ...] = ()) -> None:
     # not a package's __main__, which runs its program when imported (multiprocessing itself
     # never imports one again in a worker)
     by_name = [main.name] if main and not main.name.endswith("__main__") else []
-    # this module too: its warnings filter then holds in the workers
-    modules = list(dict.fromkeys([__name__, *preload, *by_name]))
+    # this module too: its warnings filter then holds in the workers; and the guard, which
+    # ends the forkserver with the run
+    modules = list(dict.fromkeys([__name__, "warehouse.forkserver_guard", *preload, *by_name]))
     multiprocessing.get_context("forkserver").set_forkserver_preload(modules)
     forkserver.ensure_running()
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Get SIGTERM when this process's parent dies (Linux's parent-death signal; elsewhere
+    nothing is set): for the forkserver (warehouse.forkserver_guard) and each worker."""
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the signal was asked for
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class ProcessStager:
@@ -72,7 +89,9 @@ class ProcessStager:
         start_forkserver()
         self.workers = workers or default_workers()
         self.pool = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=multiprocessing.get_context("forkserver")
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=die_with_parent,  # with the forkserver, which dies with the run
         )
         self.used = False
 

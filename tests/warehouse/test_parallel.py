@@ -89,3 +89,44 @@ def test_workers_of_a_program_run_by_module_name_warn_of_nothing(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1"
     assert "Warning" not in done.stderr, done.stderr
+
+
+KILLED_RUN = """
+import os, signal, sys
+from pathlib import Path
+from multiprocessing import forkserver
+from tests.warehouse.test_parallel import job
+from warehouse.parallel import ProcessStager
+
+if __name__ == "__main__":
+    stager = ProcessStager(workers=2)
+    folder = Path(sys.argv[1])
+    futures = [stager.submit(job(folder, folder / f"part{n}", [])) for n in range(2)]
+    [future.result() for future in futures]
+    pids = [forkserver._forkserver._forkserver_pid, *stager.pool._processes]
+    print(" ".join(map(str, pids)), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+"""
+
+
+def test_a_run_killed_outright_leaves_no_worker_behind(tmp_path):
+    """The forkserver and its workers get SIGTERM when the run dies, even by SIGKILL; they
+    would otherwise wait for chunks forever."""
+    import time
+
+    script = tmp_path / "killed_run.py"
+    script.write_text(KILLED_RUN)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    pids = [int(pid) for pid in done.stdout.split()]
+    assert done.returncode == -9 and len(pids) == 3, done.stderr
+    deadline = time.monotonic() + 10
+    while any(map(alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(alive, pids))
