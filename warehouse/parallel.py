@@ -70,10 +70,12 @@ def start_forkserver(preload: tuple[str, ...] = ()) -> None:
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent: int | None = None) -> None:
     """Get SIGTERM when this process's parent dies (Linux's parent-death signal; elsewhere
-    nothing is set): for the forkserver (warehouse.forkserver_guard) and each worker."""
-    parent = os.getppid()
+    nothing is set): for the forkserver (warehouse.forkserver_guard) and each worker.
+    `parent` is the pid it must have (by default, the one it has now): a worker that starts
+    after its forkserver died has another one already, and ends at once."""
+    parent = os.getppid() if parent is None else parent
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
@@ -92,6 +94,7 @@ class ProcessStager:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("forkserver"),
             initializer=die_with_parent,  # with the forkserver, which dies with the run
+            initargs=(forkserver._forkserver._forkserver_pid,),
         )
         self.used = False
 

@@ -130,3 +130,18 @@ def test_a_run_killed_outright_leaves_no_worker_behind(tmp_path):
     while any(map(alive, pids)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(map(alive, pids))
+
+
+def test_a_worker_whose_forkserver_died_before_it_started_ends_at_once():
+    """Its parent is then another process already: the signal would never come."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, time\nfrom warehouse.parallel import die_with_parent\n"
+            "die_with_parent(os.getppid() + 1_000_000)\ntime.sleep(60)",
+        ],
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert done.returncode == -15  # SIGTERM, at once rather than after the minute
