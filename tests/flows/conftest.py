@@ -1,8 +1,22 @@
 import shutil
+import subprocess
+import sys
 
 import pytest
 
-from tests.conftest import SAMPLE_CORPUS
+from tests.conftest import ROOT, SAMPLE_CORPUS
+
+
+def newsfront(*args: str, env: dict | None = None, timeout: float = 60):
+    """`newsfront ARGS` in a process of its own, run from the checkout, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -2,21 +2,8 @@
 
 import os
 import re
-import subprocess
-import sys
 
-from tests.conftest import ROOT
-
-
-def newsfront(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+from tests.flows.conftest import newsfront
 
 
 def test_missing_source_is_one_line_and_exit_1(tmp_path):

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.conftest import ROOT, SEED
+from tests.flows.conftest import newsfront
 from transforms.urls import article_id
 from warehouse import connect
 from warehouse.source import list_candidates
@@ -167,9 +168,7 @@ def test_cli_run_and_sql_in_a_fresh_process(prefect_api_url, corpus, tmp_path):
         "NEWSFRONT_WAREHOUSE": str(tmp_path / "wh"),
     }
     cli = [sys.executable, "-m", "flows.cli"]
-    done = subprocess.run(
-        [*cli, "run", str(corpus)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    done = newsfront("run", str(corpus), env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "articles" in done.stdout and "missing_required" in done.stdout
     sql = "SELECT reason, count(*) AS n FROM rejected_files GROUP BY 1 ORDER BY 1 LIMIT 2"
@@ -298,14 +297,7 @@ def test_cli_from_and_to_s3(prefect_api_url, s3_endpoint, bucket, tmp_path):
     }
     cli = [sys.executable, "-m", "flows.cli"]
     warehouse = f"s3://{bucket}/warehouse"
-    done = subprocess.run(
-        [*cli, "run", source, "-w", warehouse],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = newsfront("run", source, "-w", warehouse, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert f"warehouse: {warehouse}" in done.stdout
     options = json.dumps({"endpoint_url": s3_endpoint})

@@ -1,7 +1,6 @@
 """The temporary Prefect server `newsfront run` starts itself, as the command starts."""
 
 import os
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -9,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flows.server import ServerError, TemporaryPrefectServer
-from tests.conftest import ROOT
+from tests.flows.conftest import newsfront
 
 
 def test_it_is_started_as_prefect_starts_its_own(monkeypatch):
@@ -90,14 +89,7 @@ def test_run_uses_it_and_leaves_nothing_behind(corpus, tmp_path):
     tag = f"NEWSFRONT_TEST_TAG_{uuid.uuid4().hex}"
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update({tag: "1", "PREFECT_LOGGING_LEVEL": "INFO"})
-    done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", str(corpus), "-w", str(tmp_path / "wh")],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = newsfront("run", str(corpus), "-w", str(tmp_path / "wh"), env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "articles" in done.stdout
     output = done.stdout + done.stderr
