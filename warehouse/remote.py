@@ -48,7 +48,7 @@ from warehouse.layout import Warehouse
 from warehouse.lock import WarehouseLocked
 from warehouse.objects import object_store
 from warehouse.pipeline import run_ingest
-from warehouse.runs import HISTORY_PREFIX, RUN_SCHEMA, record_run
+from warehouse.runs import HISTORY_PREFIX, record_run, with_todays_columns
 from warehouse.state import live_parts
 from warehouse.store import DEFAULT_KEEP_SNAPSHOTS, WarehouseError
 
@@ -327,11 +327,7 @@ def connect_remote(url: str, storage_options: dict | None = None) -> duckdb.Duck
         con.register(f"_{table}_data", data)
         columns = VIEW_COLUMNS.get(table, "*")
         con.execute(f"CREATE TEMP VIEW {table} AS SELECT {columns} FROM _{table}_data")
-    runs = _read_runs(warehouse, filesystem)
-    # with an empty table of today's schema first: runs recorded by an older version lack
-    # the newer columns, which are then NULL
-    runs = pa.concat_tables([RUN_SCHEMA.empty_table(), *runs], promote_options="default")
-    con.register("_load_runs_data", runs)
+    con.register("_load_runs_data", with_todays_columns(_read_runs(warehouse, filesystem)))
     con.execute(
         "CREATE TEMP VIEW load_runs AS SELECT * FROM _load_runs_data "
         f"{ONE_ROW_PER_RUN} ORDER BY started_at"

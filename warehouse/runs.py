@@ -114,12 +114,7 @@ def compact_runs(warehouse: Warehouse, current_run_id: str) -> None:
     if len(files) < COMPACT_AT:
         return
     histories = sorted(warehouse.runs.glob(f"{HISTORY_PREFIX}*.parquet"))
-    tables = [pq.read_table(path) for path in histories + files]
-    # today's columns: runs recorded by an older version lack the newer ones (NULL)
-    merged = pa.concat_tables([RUN_SCHEMA.empty_table(), *tables], promote_options="default")
-    # today's types; a column only a newer version writes is kept as it is
-    types = [RUN_SCHEMA.field(n) if n in RUN_SCHEMA.names else f for n, f in _fields(merged)]
-    merged = merged.cast(pa.schema(types))
+    merged = with_todays_columns([pq.read_table(path) for path in histories + files])
     if pc.any(pc.equal(merged["status"], "running")).as_py():
         return  # only the lock holder runs: never expected, and then nothing is lost
     # one row per run, the last one read: a run's own file is newer than a history (an
@@ -138,5 +133,12 @@ def compact_runs(warehouse: Warehouse, current_run_id: str) -> None:
         path.unlink()
 
 
-def _fields(table: pa.Table) -> list[tuple[str, pa.Field]]:
-    return [(field.name, field) for field in table.schema]
+def with_todays_columns(tables: list[pa.Table]) -> pa.Table:
+    """Run rows of any version as one table with today's columns and types first: runs
+    recorded by an older version lack the newer columns (NULL), and a column only a newer
+    version writes is kept as it is."""
+    merged = pa.concat_tables([RUN_SCHEMA.empty_table(), *tables], promote_options="default")
+    names = RUN_SCHEMA.names
+    return merged.cast(
+        pa.schema([RUN_SCHEMA.field(f.name) if f.name in names else f for f in merged.schema])
+    )
