@@ -128,6 +128,7 @@ def run(
         from warehouse.parallel import start_forkserver  # imports pyarrow (and pandas)
 
         start_forkserver(preload=("flows.cli",))  # its imports overlap Prefect's start-up
+    _plan_ahead(source, target, full_refresh)  # so does listing the source
 
     from prefect.settings import get_current_settings, temporary_settings  # after the others
 
@@ -153,6 +154,18 @@ def run(
     except (WarehouseLocked, WarehouseError, SourceError) as exc:
         raise fail(str(exc)) from None
     _print_summary(summary, target, time.perf_counter() - clock)
+
+
+def _plan_ahead(source: str, warehouse: str, full_refresh: bool) -> None:
+    """Start listing a local source and planning the run, in a thread, while Prefect starts;
+    the run takes the plan if it still holds when the run holds the lock (see
+    warehouse.pipeline.plan_ahead)."""
+    from warehouse import Warehouse
+    from warehouse.objects import is_url
+    from warehouse.pipeline import plan_ahead
+
+    if not (is_url(source) or is_url(warehouse)):
+        plan_ahead(Path(source), Warehouse(Path(warehouse)), full_refresh)
 
 
 def _start_temporary_server():

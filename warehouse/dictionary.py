@@ -186,7 +186,8 @@ DICTIONARY: dict[str, Table] = {
             "articles": "Articles in the warehouse after the run.",
             "error": "What stopped a failed run.",
             "listing_seconds": "Seconds spent listing the source, reading the state and "
-            "planning what to read; NULL for a run that did not finish.",
+            "planning what to read (after listing ahead of the run, only the wait for it); "
+            "NULL for a run that did not finish.",
             "staging_seconds": "Seconds spent reading and parsing files into staged parts.",
             "publishing_seconds": "Seconds spent building and publishing the snapshot.",
         },

@@ -73,7 +73,11 @@ def check_owner(warehouse: Warehouse, source: Path | str, full_refresh: bool) ->
 
 def published_state(warehouse: Warehouse) -> pa.Table:
     """The state of the published snapshot; empty for a new warehouse."""
-    run_id = published_snapshot(warehouse)
+    return snapshot_state(warehouse, published_snapshot(warehouse))
+
+
+def snapshot_state(warehouse: Warehouse, run_id: str | None) -> pa.Table:
+    """The state of snapshot `run_id`; empty for None (no snapshot)."""
     if run_id is None:
         return empty_state()
     return read_state(warehouse.snapshots / run_id / "state.parquet")

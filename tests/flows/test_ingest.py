@@ -171,6 +171,8 @@ def test_cli_run_and_sql_in_a_fresh_process(prefect_api_url, corpus, tmp_path):
     done = newsfront("run", str(corpus), env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "articles" in done.stdout and "missing_required" in done.stdout
+    # listed while the command started up, and taken by the run
+    assert "listed the source ahead of the run" in done.stdout + done.stderr
     sql = "SELECT reason, count(*) AS n FROM rejected_files GROUP BY 1 ORDER BY 1 LIMIT 2"
     as_csv = subprocess.run(
         [*cli, "sql", sql, "--format", "csv"], env=env, capture_output=True, text=True, check=True

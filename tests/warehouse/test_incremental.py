@@ -530,3 +530,70 @@ def test_a_state_of_an_older_layout_names_no_parts(tmp_path):
     pq.write_table(pa.table({"source_path": ["a.md"], "part": ["r/0"]}), older)
     assert read_state(older).num_rows == 0  # read again from the source, as read_state says
     assert state_parts(older).to_pylist() == [] and live_parts(older) == []
+
+
+def count_listings(monkeypatch) -> list[int]:
+    listings: list[int] = []
+    real = pipeline.list_candidates
+
+    def counted(*args, **kwargs):
+        listings.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "list_candidates", counted)
+    return listings
+
+
+def test_a_plan_made_ahead_is_taken_by_the_run(tmp_path, monkeypatch):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://x.com/a"))
+    run_ingest(source, wh)
+    write(source, "b.md", doc("https://x.com/b"))
+    listings = count_listings(monkeypatch)
+    pipeline.plan_ahead(source, wh)
+    summary = run_ingest(source, wh)
+    assert len(listings) == 1  # planned once, ahead, and not again
+    assert (summary["files_seen"], summary["files_parsed"]) == (2, 1)
+    assert tables(wh) == full_refresh_of(source, tmp_path)
+
+
+def test_a_plan_made_before_another_run_published_is_made_again(tmp_path, monkeypatch):
+    """Planned before b.md came and another run published it, the plan would read c.md and
+    publish a state without b.md: the run plans again against the state it holds the lock
+    on."""
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://x.com/a"))
+    run_ingest(source, wh)
+    write(source, "c.md", doc("https://x.com/c"))
+    pipeline.plan_ahead(source, wh)
+    key = pipeline._ahead_key(source, wh)
+    ahead = pipeline._AHEAD.pop(key)  # not for the other run, as in another process
+    ahead[0].join()
+    write(source, "b.md", doc("https://x.com/b"))
+    run_ingest(source, wh)  # another run, in between
+    pipeline._AHEAD[key] = ahead
+    listings = count_listings(monkeypatch)
+    summary = run_ingest(source, wh)
+    assert len(listings) == 1  # planned again
+    assert (summary["files_seen"], summary["files_parsed"]) == (3, 0)
+    assert tables(wh)["articles"] == full_refresh_of(source, tmp_path)["articles"]
+
+
+@pytest.mark.parametrize("why", ["too old", "not a full refresh", "planning failed"])
+def test_a_plan_made_ahead_that_does_not_hold_is_made_again(tmp_path, monkeypatch, why):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://x.com/a"))
+    run_ingest(source, wh)
+    write(source, "b.md", doc("https://x.com/b"))
+    with monkeypatch.context() as patched:
+        if why == "planning failed":
+            patched.setattr(pipeline, "published_snapshot", lambda warehouse: 1 / 0)
+        pipeline.plan_ahead(source, wh, full_refresh=why == "not a full refresh")
+        pipeline._AHEAD[pipeline._ahead_key(source, wh)][0].join()
+    if why == "too old":
+        monkeypatch.setattr(pipeline, "PLAN_AHEAD_MAX_AGE", 0.0)
+    listings = count_listings(monkeypatch)
+    summary = run_ingest(source, wh)
+    assert len(listings) == 1  # the run's own
+    assert (summary["files_seen"], summary["files_parsed"]) == (2, 1)
+    assert tables(wh) == full_refresh_of(source, tmp_path)
