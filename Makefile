@@ -8,7 +8,7 @@ export UV_PYTHON_DOWNLOADS := never
 # Installed packages are compiled to bytecode once, at install. Otherwise, wherever
 # PYTHONDONTWRITEBYTECODE is set (as on the machines newsfront is tested on), every process
 # compiles Prefect, pandas and the rest from source again: about 3 s of each run's start-up.
-export UV_COMPILE_BYTECODE := 1
+export UV_COMPILE_BYTECODE ?= 1
 
 .PHONY: setup run test lint format corpus clean bench docs notebook
 

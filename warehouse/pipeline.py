@@ -1,15 +1,14 @@
 """One run, start to end, independent of how chunks are executed.
 
-`run_ingest` lists the source, plans what to read against the published state (or takes the
-plan made ahead of it, see `plan_ahead`), hands the chunk jobs to `stage_chunks` (serially
-here, Prefect tasks in flows/, a process pool or a cluster later), then publishes the new
-snapshot. Locking and `load_runs` live here too, so
+`run_ingest` lists the source, plans what to read against the published state (or takes
+the plan made ahead of it, see `plan_ahead`), hands the chunk jobs to `stage_chunks`
+(serially here, Prefect tasks in flows/, a process pool or a cluster later), then publishes
+the new snapshot. Locking and `load_runs` live here too, so
 every way of running newsfront keeps the same guarantees.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import datetime as dt
 import os
@@ -93,6 +92,7 @@ def run_ingest(
     publish it; return the run's summary. `options` are those of `_run`: how to read the
     source and stage its chunks."""
     source = source if is_url(source) else Path(source)
+    ahead = _take_plan_ahead(source, warehouse)  # taken even if the run stops before it
     with RunLock(warehouse.lock_file, lock_wait_seconds):
         claim(warehouse, source, full_refresh)
         before = published_snapshot(warehouse)
@@ -112,7 +112,7 @@ def run_ingest(
             except (OSError, pa.ArrowException) as exc:  # only a saving: the run goes on
                 log = options.get("log") or partial(print, file=sys.stderr)
                 log(f"run files not merged into a history: {exc}")
-            run.update(_run(source, warehouse, run["run_id"], full_refresh, **options))
+            run.update(_run(source, warehouse, run["run_id"], full_refresh, ahead, **options))
             run["status"] = "succeeded"
         except BaseException as exc:
             run.update(status="failed", error=f"{type(exc).__name__}: {exc}")
@@ -125,7 +125,7 @@ def run_ingest(
 
 
 @dataclass
-class Planned:
+class PlannedRun:
     """A run's plan (what to read), with what it keeps of the state it was made against."""
 
     snapshot: str | None  # the published snapshot whose state the plan compares with
@@ -141,7 +141,7 @@ def plan_source(
     warehouse: Warehouse,
     full_refresh: bool,
     storage_options: dict | None = None,
-) -> Planned:
+) -> PlannedRun:
     """List the source and plan the run against the published state. It only reads the
     warehouse: done ahead of the run's lock (plan_ahead), it holds as long as the same
     snapshot is published when the run takes the lock."""
@@ -162,49 +162,75 @@ def plan_source(
     del listing, previous
     release_memory()
     seconds = time.perf_counter() - clock
-    return Planned(snapshot, plan, before, files_seen, started, seconds)
+    return PlannedRun(snapshot, plan, before, files_seen, started, seconds)
 
 
-# Plans started ahead of their run (plan_ahead), by source and warehouse folder: the planning
-# thread, where its Planned goes, and whether it was for a full refresh.
-_AHEAD: dict[tuple[str, str], tuple[threading.Thread, list[Planned], bool]] = {}
+@dataclass
+class PlanAhead:
+    """A run's planning, started ahead of it in a thread (see plan_ahead)."""
+
+    full_refresh: bool
+    thread: threading.Thread | None = None
+    planned: PlannedRun | None = None
+    error: Exception | None = None
+
+
+# Plannings started ahead of their run, by source and warehouse folder, until the run takes
+# its own (run_ingest, whether it gets to use it or not).
+_AHEAD: dict[tuple[str, str], PlanAhead] = {}
 # A plan made longer ago than this (say, while the run waited for another's lock) is made
-# again: the run then sees the source as it is when it starts, give or take a minute.
+# again, so a run never works from a listing much older than the run.
 PLAN_AHEAD_MAX_AGE = 60.0
 
 
-def plan_ahead(source: Path, warehouse: Warehouse, full_refresh: bool = False) -> None:
+def plan_ahead(source: Path, warehouse: Warehouse, full_refresh: bool = False) -> PlanAhead:
     """Start planning a run of local folder `source` into local `warehouse` in a thread, for
-    the run in this process to take (`newsfront run` does so while Prefect's server starts:
-    listing 100,000 files took 0.3-0.5 s of a run, 500,000 about 3 s). Planning only reads,
-    and the run takes the plan only if it was made against the snapshot still published
-    once the run holds the lock, in the last PLAN_AHEAD_MAX_AGE seconds; otherwise, and if
-    planning failed, the run plans again itself."""
-    result: list[Planned] = []
+    the next run of that source into that warehouse in this process to take (`newsfront
+    run` does so while Prefect's server starts: listing and planning took 0.45-0.66 s of
+    each run at 100,000 files, about 3 s at 500,000). Planning only reads. The run takes the
+    plan if it was made for the same kind of run (full refresh or not), against the
+    snapshot still published once the run holds the lock, in the last PLAN_AHEAD_MAX_AGE
+    seconds; otherwise, or if planning failed, the run plans again itself."""
+    ahead = PlanAhead(full_refresh)
 
     def work() -> None:
-        with contextlib.suppress(Exception):  # the run plans again, and reports what fails
-            result.append(plan_source(source, warehouse, full_refresh))
+        try:
+            ahead.planned = plan_source(source, warehouse, full_refresh)
+        except Exception as exc:  # the run plans again, and says why
+            ahead.error = exc
 
-    thread = threading.Thread(target=work, name="newsfront-plan-ahead", daemon=True)
-    _AHEAD[_ahead_key(source, warehouse)] = (thread, result, full_refresh)
-    thread.start()
+    # not a daemon: one ended at exit while inside pyarrow could abort the process
+    ahead.thread = threading.Thread(target=work, name="newsfront-plan-ahead")
+    _AHEAD[_ahead_key(source, warehouse)] = ahead
+    ahead.thread.start()
+    return ahead
 
 
-def _planned_ahead(source: Path | str, warehouse: Warehouse, full_refresh: bool):
-    """The plan started ahead for this run, if it still holds (see plan_ahead), else None."""
+def _take_plan_ahead(source: Path | str, warehouse: Warehouse) -> PlanAhead | None:
     if is_url(source) or warehouse.url is not None:
         return None
-    entry = _AHEAD.pop(_ahead_key(source, warehouse), None)
-    if entry is None:
-        return None
-    thread, result, for_full_refresh = entry
-    thread.join()
-    if not result or for_full_refresh != full_refresh:
-        return None
-    planned = result[0]
-    fresh = time.monotonic() - planned.started <= PLAN_AHEAD_MAX_AGE
-    return planned if fresh and planned.snapshot == published_snapshot(warehouse) else None
+    return _AHEAD.pop(_ahead_key(source, warehouse), None)
+
+
+def _planned_ahead(
+    ahead: PlanAhead, warehouse: Warehouse, full_refresh: bool, log: Callable[[str], None]
+) -> PlannedRun | None:
+    """The plan made ahead, if it still holds (see plan_ahead); else None, and says why."""
+    ahead.thread.join()
+    planned = ahead.planned
+    if planned is None:
+        why = f"it failed: {type(ahead.error).__name__}: {ahead.error}"
+    elif ahead.full_refresh != full_refresh:
+        why = "it was made for a full refresh" if ahead.full_refresh else "this is a full refresh"
+    elif time.monotonic() - planned.started > PLAN_AHEAD_MAX_AGE:
+        why = f"it is older than {PLAN_AHEAD_MAX_AGE:.0f} s"
+    elif planned.snapshot != published_snapshot(warehouse):
+        why = "another run published since"
+    else:
+        log(f"listed the source ahead of the run, in {planned.seconds:.2f} s")
+        return planned
+    log(f"listing the source again: the plan made ahead of the run does not hold ({why})")
+    return None
 
 
 def _ahead_key(source: Path | str, warehouse: Warehouse) -> tuple[str, str]:
@@ -216,6 +242,7 @@ def _run(
     warehouse: Warehouse,
     run_id: str,
     full_refresh: bool,
+    ahead: PlanAhead | None,
     *,
     storage_options: dict | None = None,
     chunk_size: int = 1000,
@@ -232,13 +259,11 @@ def _run(
     where `part_location(folder)` says (the folder itself, or a URL for workers that cannot
     see it); `fetch_parts` then brings them into the folders."""
     clock = time.perf_counter()
-    planned = _planned_ahead(source, warehouse, full_refresh)
+    planned = _planned_ahead(ahead, warehouse, full_refresh, log) if ahead else None
     if planned is None:
         planned = plan_source(source, warehouse, full_refresh, storage_options)
-    else:
-        log(f"listed the source ahead of the run, in {planned.seconds:.2f} s")
     plan, before, files_seen = planned.plan, planned.before, planned.files_seen
-    del planned
+    del planned, ahead
     listed = time.perf_counter()
     to_read = plan.to_read.num_rows
     log(

@@ -19,6 +19,7 @@ from tests.warehouse.helpers import OLD, tables, write
 from warehouse import Warehouse, connect
 from warehouse.build import current_parts
 from warehouse.catalog import published_snapshot
+from warehouse.lock import RunLock, WarehouseLocked
 from warehouse.pipeline import run_ingest
 from warehouse.source import Listing, path_bytes
 from warehouse.state import STATE_SCHEMA, is_same_state, next_state, plan_run, rows_before
@@ -545,16 +546,20 @@ def count_listings(monkeypatch) -> list[int]:
 
 
 def test_a_plan_made_ahead_is_taken_by_the_run(tmp_path, monkeypatch):
-    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    monkeypatch.chdir(tmp_path)  # relative paths, as `newsfront run examples/corpus` gives
+    source, wh = Path("src"), Warehouse(Path("wh"))
     write(source, "a.md", doc("https://x.com/a"))
     run_ingest(source, wh)
     write(source, "b.md", doc("https://x.com/b"))
     listings = count_listings(monkeypatch)
     pipeline.plan_ahead(source, wh)
-    summary = run_ingest(source, wh)
+    said: list[str] = []
+    summary = run_ingest(source.absolute(), Warehouse(wh.root.absolute()), log=said.append)
     assert len(listings) == 1  # planned once, ahead, and not again
+    assert any(line.startswith("listed the source ahead") for line in said)
     assert (summary["files_seen"], summary["files_parsed"]) == (2, 1)
     assert tables(wh) == full_refresh_of(source, tmp_path)
+    assert not pipeline._AHEAD
 
 
 def test_a_plan_made_before_another_run_published_is_made_again(tmp_path, monkeypatch):
@@ -565,35 +570,58 @@ def test_a_plan_made_before_another_run_published_is_made_again(tmp_path, monkey
     write(source, "a.md", doc("https://x.com/a"))
     run_ingest(source, wh)
     write(source, "c.md", doc("https://x.com/c"))
-    pipeline.plan_ahead(source, wh)
-    key = pipeline._ahead_key(source, wh)
-    ahead = pipeline._AHEAD.pop(key)  # not for the other run, as in another process
-    ahead[0].join()
+    ahead = pipeline.plan_ahead(source, wh)
+    ahead.thread.join()
+    pipeline._AHEAD.clear()  # not for the other run, as if it ran in another process
     write(source, "b.md", doc("https://x.com/b"))
     run_ingest(source, wh)  # another run, in between
-    pipeline._AHEAD[key] = ahead
+    pipeline._AHEAD[pipeline._ahead_key(source, wh)] = ahead
     listings = count_listings(monkeypatch)
-    summary = run_ingest(source, wh)
+    said: list[str] = []
+    summary = run_ingest(source, wh, log=said.append)
     assert len(listings) == 1  # planned again
+    assert any("(another run published since)" in line for line in said)
     assert (summary["files_seen"], summary["files_parsed"]) == (3, 0)
     assert tables(wh)["articles"] == full_refresh_of(source, tmp_path)["articles"]
 
 
-@pytest.mark.parametrize("why", ["too old", "not a full refresh", "planning failed"])
+@pytest.mark.parametrize(
+    "why",
+    [
+        "it is older than 0 s",
+        "it was made for a full refresh",
+        "this is a full refresh",
+        "it failed: ZeroDivisionError",
+    ],
+)
 def test_a_plan_made_ahead_that_does_not_hold_is_made_again(tmp_path, monkeypatch, why):
     source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
     write(source, "a.md", doc("https://x.com/a"))
     run_ingest(source, wh)
     write(source, "b.md", doc("https://x.com/b"))
     with monkeypatch.context() as patched:
-        if why == "planning failed":
+        if why.startswith("it failed"):
             patched.setattr(pipeline, "published_snapshot", lambda warehouse: 1 / 0)
-        pipeline.plan_ahead(source, wh, full_refresh=why == "not a full refresh")
-        pipeline._AHEAD[pipeline._ahead_key(source, wh)][0].join()
-    if why == "too old":
+        ahead = pipeline.plan_ahead(source, wh, full_refresh=why.endswith("for a full refresh"))
+        ahead.thread.join()
+    if why.startswith("it is older"):
         monkeypatch.setattr(pipeline, "PLAN_AHEAD_MAX_AGE", 0.0)
     listings = count_listings(monkeypatch)
-    summary = run_ingest(source, wh)
+    said: list[str] = []
+    full_refresh = why == "this is a full refresh"
+    summary = run_ingest(source, wh, full_refresh=full_refresh, log=said.append)
     assert len(listings) == 1  # the run's own
-    assert (summary["files_seen"], summary["files_parsed"]) == (2, 1)
+    assert any(f"does not hold ({why}" in line for line in said), said
+    assert summary["files_seen"] == 2
+    assert summary["files_parsed"] == (2 if full_refresh else 1)
     assert tables(wh) == full_refresh_of(source, tmp_path)
+
+
+def test_a_plan_made_ahead_goes_with_a_run_that_stops_before_it(tmp_path):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://x.com/a"))
+    run_ingest(source, wh)
+    pipeline.plan_ahead(source, wh)
+    with RunLock(wh.lock_file), pytest.raises(WarehouseLocked):
+        run_ingest(source, wh)
+    assert not pipeline._AHEAD  # not held on to by a long-lived process
