@@ -559,7 +559,7 @@ def test_a_plan_made_ahead_is_taken_by_the_run(tmp_path, monkeypatch):
     assert any(line.startswith("listed the source ahead") for line in said)
     assert (summary["files_seen"], summary["files_parsed"]) == (2, 1)
     assert tables(wh) == full_refresh_of(source, tmp_path)
-    assert not pipeline._AHEAD
+    assert pipeline._ahead_key(source, wh) not in pipeline._AHEAD
 
 
 def test_a_plan_made_before_another_run_published_is_made_again(tmp_path, monkeypatch):
@@ -572,10 +572,11 @@ def test_a_plan_made_before_another_run_published_is_made_again(tmp_path, monkey
     write(source, "c.md", doc("https://x.com/c"))
     ahead = pipeline.plan_ahead(source, wh)
     ahead.thread.join()
-    pipeline._AHEAD.clear()  # not for the other run, as if it ran in another process
+    key = pipeline._ahead_key(source, wh)
+    del pipeline._AHEAD[key]  # not for the other run, as if it ran in another process
     write(source, "b.md", doc("https://x.com/b"))
     run_ingest(source, wh)  # another run, in between
-    pipeline._AHEAD[pipeline._ahead_key(source, wh)] = ahead
+    pipeline._AHEAD[key] = ahead
     listings = count_listings(monkeypatch)
     said: list[str] = []
     summary = run_ingest(source, wh, log=said.append)
@@ -624,4 +625,4 @@ def test_a_plan_made_ahead_goes_with_a_run_that_stops_before_it(tmp_path):
     pipeline.plan_ahead(source, wh)
     with RunLock(wh.lock_file), pytest.raises(WarehouseLocked):
         run_ingest(source, wh)
-    assert not pipeline._AHEAD  # not held on to by a long-lived process
+    assert pipeline._ahead_key(source, wh) not in pipeline._AHEAD  # not held on to
