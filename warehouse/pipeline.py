@@ -9,7 +9,6 @@ every way of running newsfront keeps the same guarantees.
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import os
 import sys
@@ -29,6 +28,7 @@ from warehouse.build import DEFAULT_PATCH_LIMIT
 from warehouse.catalog import catalog_is_here, published_snapshot
 from warehouse.layout import Warehouse
 from warehouse.lock import RunLock
+from warehouse.memory import release_memory
 from warehouse.objects import is_url
 from warehouse.runs import compact_runs, mark_killed_runs, new_run_id, record_run
 from warehouse.source import DEFAULT_MAX_BYTES, display_paths, list_candidates
@@ -56,22 +56,7 @@ from warehouse.store import (
     write_state,
 )
 
-try:  # glibc's malloc_trim hands the heap's free pages back to the system
-    _LIBC = ctypes.CDLL("libc.so.6")
-    _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
-except (OSError, AttributeError):
-    _LIBC = None
-
 StageChunks = Callable[[list[ChunkJob]], list[dict]]
-
-
-def release_memory() -> None:
-    """Give back to the system what Arrow's allocator keeps of freed buffers: it holds on to
-    its high-water mark (measured at 500,000 files: planning left 385 MB of it). The C
-    heap, where Python's objects live, is trimmed too."""
-    pa.default_memory_pool().release_unused()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
 
 
 def stage_serially(jobs: list[ChunkJob]) -> list[dict]:
