@@ -170,9 +170,9 @@ def _plan_ahead(source: str, warehouse: str, full_refresh: bool) -> None:
 
 def _start_temporary_server():
     """Prefect's temporary server, started now unless PREFECT_API_URL names a server: Prefect
-    would start it on the flow's first call, after this process's imports (measured: a run
-    over an empty source took 12.3 s that way, and 7.1-7.3 s started before the library is
-    imported; 7.8-8.1 s after). See flows.server."""
+    would start it on the flow's first call, after this process's imports (measured before
+    .venv was compiled to bytecode: a run over an empty source took 12.3 s that way, and
+    7.1-7.3 s started before the library is imported; 7.8-8.1 s after). See flows.server."""
     if os.environ.get("PREFECT_API_URL"):
         return None
     from flows.server import ServerError, TemporaryPrefectServer

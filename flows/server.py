@@ -5,7 +5,7 @@
   start` in its own process group, with its database under PREFECT_HOME.
 - `TemporaryPrefectServer`, for `newsfront run` when no server is configured: the same API
   server that Prefect would start on the run's first flow call (its "temporary server"),
-  started instead as the command starts, so that its start-up (about 5 s of one core,
+  started instead as the command starts, so that its start-up (about 3 s of one core,
   mostly imports) runs beside the command's own imports rather than after them.
 
 Either is stopped as a whole process group, so nothing is left behind. This module imports

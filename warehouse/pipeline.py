@@ -172,10 +172,11 @@ def plan_ahead(source: Path, warehouse: Warehouse, full_refresh: bool = False) -
     """Start planning a run of local folder `source` into local `warehouse` in a thread, for
     the next run of that source into that warehouse in this process to take (`newsfront
     run` does so while Prefect's server starts: listing and planning took 0.45-0.66 s of
-    each run at 100,000 files, about 3 s at 500,000). Planning only reads. The run takes the
-    plan if it was made for the same kind of run (full refresh or not), against the
-    snapshot still published once the run holds the lock, in the last PLAN_AHEAD_MAX_AGE
-    seconds; otherwise, or if planning failed, the run plans again itself."""
+    each incremental run at 100,000 files, about 3 s at 500,000). Planning only reads. The
+    run takes the plan if it was made for the same kind of run (full refresh or not),
+    against the snapshot still published once the run holds the lock, in the last
+    PLAN_AHEAD_MAX_AGE seconds; otherwise, or if planning failed, the run plans again
+    itself."""
     ahead = PlanAhead(full_refresh)
 
     def work() -> None:
