@@ -119,9 +119,14 @@ def plan_run(listing: pa.Table, previous: pa.Table, parser_version: int) -> Plan
         ],
         schema=TO_READ_SCHEMA,
     )
-    # the kept rows, taken once from the state and in its order (by source_path)
+    # the kept rows, taken once from the state and in its order (by source_path); when every
+    # row is kept (nothing changed, or files only added), that is the state itself, not a
+    # copy of it (at 500,000 files, a copy of 91 MB)
     kept_at = at.filter(unchanged)
-    kept = previous.take(kept_at.take(pc.sort_indices(kept_at)))
+    if len(kept_at) == previous.num_rows:
+        kept = previous
+    else:
+        kept = previous.take(kept_at.take(pc.sort_indices(kept_at)))
     # paths are unique on both sides, so each state row found was found once: the rest are
     # gone (no second lookup, whose table of every path cost 35 MB at 500,000 files)
     deleted = previous.num_rows - pc.count(at).as_py()

@@ -626,3 +626,37 @@ def test_a_plan_made_ahead_goes_with_a_run_that_stops_before_it(tmp_path):
     with RunLock(wh.lock_file), pytest.raises(WarehouseLocked):
         run_ingest(source, wh)
     assert pipeline._ahead_key(source, wh) not in pipeline._AHEAD  # not held on to
+
+
+def test_a_plan_with_every_file_as_it_was_keeps_the_state_itself():
+    """No copy of the state for the most common runs on a schedule: nothing changed, or
+    files only added."""
+    listing = Listing()
+    for path, mtime in [("a.md", 5), ("b.md", 6)]:
+        listing.add(path_bytes(path), 10, mtime)
+    previous = pa.Table.from_pylist(
+        [
+            {
+                "source_path": path,
+                "size_bytes": 10,
+                "mtime_ns": mtime,
+                "sha256": f"sha-{path}",
+                "outcome": "article",
+                "part": "r/0",
+                "parser_version": 1,
+            }
+            for path, mtime in [("a.md", 5), ("b.md", 6)]
+        ],
+        schema=STATE_SCHEMA,
+    )
+    plan = plan_run(listing.table(), previous, 1)
+    assert plan.kept is previous and plan.to_read.num_rows == 0
+    listing.add(path_bytes("c.md"), 3, 7)  # a new file leaves every row of the state kept
+    plan = plan_run(listing.table(), previous, 1)
+    assert plan.kept is previous and plan.to_read["path"].to_pylist() == [b"c.md"]
+    touched = Listing()
+    for path, mtime in [("a.md", 5), ("b.md", 9)]:  # b.md touched: its row is not kept
+        touched.add(path_bytes(path), 10, mtime)
+    plan = plan_run(touched.table(), previous, 1)
+    assert plan.kept is not previous and plan.kept.equals(previous.slice(0, 1))
+    assert plan.to_read["path"].to_pylist() == [b"b.md"]
