@@ -206,7 +206,8 @@ def _planned_ahead(
 ) -> PlannedRun | None:
     """The plan made ahead, if it still holds (see plan_ahead); else None, and says why."""
     ahead.thread.join()
-    planned = ahead.planned
+    # the run holds the plan from here on, and lets go of each part when done with it
+    planned, ahead.planned = ahead.planned, None
     if planned is None:
         why = f"it failed: {type(ahead.error).__name__}: {ahead.error}"
     elif ahead.full_refresh != full_refresh:

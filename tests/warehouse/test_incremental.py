@@ -64,7 +64,7 @@ def test_plan_keeps_unchanged_files_and_reads_the_rest():
     ]:
         listing.add(path_bytes(path), size, mtime)
     plan = plan_run(listing.table(), previous, parser_version=1)
-    assert plan.kept.column("source_path").to_pylist() == ["same.md"]
+    assert plan.take_kept().column("source_path").to_pylist() == ["same.md"]
     assert plan.to_read.to_pylist() == [
         {**read, "path": read["path"].encode(), "known_rejection": None}
         for read in [
@@ -628,11 +628,13 @@ def test_a_plan_made_ahead_goes_with_a_run_that_stops_before_it(tmp_path):
     assert pipeline._ahead_key(source, wh) not in pipeline._AHEAD  # not held on to
 
 
-def test_a_plan_with_every_file_as_it_was_keeps_the_state_itself():
-    """No copy of the state for the most common runs on a schedule: nothing changed, or
-    files only added."""
+def test_a_plan_keeps_the_state_itself_until_the_kept_rows_are_needed():
+    """No copy of the state while the run plans and stages, when most of it is kept (the
+    most common runs on a schedule); a few kept rows are taken at once, so the state is
+    not held for them."""
     listing = Listing()
-    for path, mtime in [("a.md", 5), ("b.md", 6)]:
+    files = [(f"{name}.md", 5) for name in "abcd"]
+    for path, mtime in files:
         listing.add(path_bytes(path), 10, mtime)
     previous = pa.Table.from_pylist(
         [
@@ -645,18 +647,26 @@ def test_a_plan_with_every_file_as_it_was_keeps_the_state_itself():
                 "part": "r/0",
                 "parser_version": 1,
             }
-            for path, mtime in [("a.md", 5), ("b.md", 6)]
+            for path, mtime in files
         ],
         schema=STATE_SCHEMA,
     )
+    plan = plan_run(listing.table(), previous, 1)  # nothing changed
+    assert plan.unchanged == 4 and plan.take_kept() is previous
+    listing.add(path_bytes("e.md"), 3, 7)  # a new file leaves every row of the state kept
     plan = plan_run(listing.table(), previous, 1)
-    assert plan.kept is previous and plan.to_read.num_rows == 0
-    listing.add(path_bytes("c.md"), 3, 7)  # a new file leaves every row of the state kept
-    plan = plan_run(listing.table(), previous, 1)
-    assert plan.kept is previous and plan.to_read["path"].to_pylist() == [b"c.md"]
-    touched = Listing()
-    for path, mtime in [("a.md", 5), ("b.md", 9)]:  # b.md touched: its row is not kept
-        touched.add(path_bytes(path), 10, mtime)
-    plan = plan_run(touched.table(), previous, 1)
-    assert plan.kept is not previous and plan.kept.equals(previous.slice(0, 1))
-    assert plan.to_read["path"].to_pylist() == [b"b.md"]
+    assert plan.take_kept() is previous and plan.to_read["path"].to_pylist() == [b"e.md"]
+
+    def touched(*names: str) -> pa.Table:
+        listed = Listing()
+        for path, mtime in files:
+            listed.add(path_bytes(path), 10, 9 if path[0] in names else mtime)
+        return listed.table()
+
+    plan = plan_run(touched("b"), previous, 1)  # most rows kept: taken when needed
+    assert plan.kept_from is previous and plan.unchanged == 3
+    assert plan.take_kept().equals(previous.take([0, 2, 3]))
+    assert plan.kept_from is not previous  # let go of
+    plan = plan_run(touched("a", "b", "c"), previous, 1)  # a few kept: taken at once
+    assert plan.kept_from is not previous and plan.unchanged == 1
+    assert plan.take_kept().equals(previous.slice(3, 1))
