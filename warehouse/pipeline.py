@@ -138,14 +138,13 @@ def plan_source(
     release_memory()
     # with no state to compare with, every file is read, and its read gives size and mtime
     listing = list_candidates(source, storage_options, stat=previous.num_rows > 0)
-    # what listing freed is given back before planning, which takes a second copy of most
-    # of the state
+    # what listing freed is given back before planning
     release_memory()
     plan = plan_run(listing, previous, PARSER_VERSION)
     files_seen = listing.num_rows
     # of the previous state, only the rows of the files to read are needed from here on
-    # (every file read gets one row in its part's files.parquet): not held while they are
-    # staged (at 500,000 files, 90 MB less beside the workers)
+    # (every file read gets one row in its part's files.parquet), besides the kept rows:
+    # not held while they are staged unless the plan keeps nearly all of it (see Plan)
     before = rows_before(previous, display_paths(plan.to_read["path"]))
     del listing, previous
     release_memory()
@@ -186,7 +185,7 @@ def plan_ahead(source: Path, warehouse: Warehouse, full_refresh: bool = False) -
         try:
             ahead.planned = plan_source(source, warehouse, full_refresh)
         except Exception as exc:  # the run plans again, and says why
-            ahead.error = exc
+            ahead.error = exc.with_traceback(None)  # whose frames would hold the state
 
     # not a daemon: one ended at exit while inside pyarrow could abort the process
     ahead.thread = threading.Thread(target=work, name="newsfront-plan-ahead")

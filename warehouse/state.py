@@ -41,6 +41,11 @@ TO_READ_SCHEMA = pa.schema(
     ]
 )
 
+# The share of the state's rows a plan must keep to hold the state itself until it needs
+# them: holding all of it while the files are staged then costs at most a tenth more than
+# a copy of the kept rows would.
+KEEP_STATE_AT = 0.9
+
 
 @dataclass
 class Plan:
@@ -50,14 +55,16 @@ class Plan:
     deleted: int  # files in the state that are gone from the source
     previous_files: int  # rows of the state planned against
     # The state rows of files whose size and mtime did not change are `kept_from`, or its
-    # rows `kept_at` (in order) until take_kept: when most rows are kept, the state itself
-    # is held until the run needs them, after staging, rather than a copy of most of it
-    # beside it while the run plans (at 500,000 files, 91 MB).
+    # rows `kept_at` (in order) until take_kept: when nearly all rows are kept (see
+    # KEEP_STATE_AT), the state itself is held until the run needs them, after staging,
+    # rather than a copy of nearly all of it beside it while the run plans (at 500,000
+    # files, 91 MB).
     kept_from: pa.Table
-    kept_at: pa.Array | None = None
+    kept_at: pa.Array | pa.ChunkedArray | None = None
 
     @property
     def unchanged(self) -> int:
+        """Files kept without reading."""
         return self.kept_from.num_rows if self.kept_at is None else len(self.kept_at)
 
     def take_kept(self) -> pa.Table:
@@ -134,21 +141,21 @@ def plan_run(listing: pa.Table, previous: pa.Table, parser_version: int) -> Plan
     # gone (no second lookup, whose table of every path cost 35 MB at 500,000 files)
     deleted = previous.num_rows - pc.count(at).as_py()
     # the kept rows, in the state's order (by source_path): all of it (nothing changed, or
-    # files only added), most of it (taken later, see Plan), or a few (taken now)
+    # files only added), nearly all of it (taken later, see Plan), or fewer (taken now)
     kept_at = at.filter(unchanged)
     plan = Plan(to_read, deleted, previous.num_rows, previous)
     if len(kept_at) < previous.num_rows:
         plan.kept_at = kept_at.take(pc.sort_indices(kept_at))
-        if 2 * len(kept_at) < previous.num_rows:
+        if len(kept_at) < KEEP_STATE_AT * previous.num_rows:
             plan.take_kept()
     return plan
 
 
 def rows_before(previous: pa.Table, source_paths: pa.ChunkedArray) -> pa.Table:
     """The previous state's rows of the files a run reads (`source_paths`): all that
-    next_state and is_same_state need of the previous state besides the plan, so a large
-    state need not be held while files are staged and the next state is made (at 500,000
-    files, one copy less: about 90 MB)."""
+    next_state and is_same_state need of the previous state besides the plan, so the state
+    is not held while files are staged and the next state is made, unless the plan keeps
+    nearly all of it (see Plan)."""
     return previous.filter(pc.is_in(previous["source_path"], value_set=source_paths))
 
 
@@ -157,7 +164,8 @@ def next_state(plan: Plan, before: pa.Table, read: pa.Table, parser_version: int
 
     `read` holds the parts' `files.parquet` rows with a `part` column; `before` is
     rows_before(previous state, the paths of the files read). A file read but found
-    unchanged keeps its old part (and outcome) under its new size and mtime.
+    unchanged keeps its old part (and outcome) under its new size and mtime. Takes the
+    plan's kept rows (Plan.take_kept), so the plan lets go of the state.
     """
     kept = plan.take_kept()
     if read.num_rows == 0:

@@ -21,7 +21,7 @@ from warehouse.build import current_parts
 from warehouse.catalog import published_snapshot
 from warehouse.lock import RunLock, WarehouseLocked
 from warehouse.pipeline import run_ingest
-from warehouse.source import Listing, path_bytes
+from warehouse.source import Listing, display_path, path_bytes, path_text
 from warehouse.state import STATE_SCHEMA, is_same_state, next_state, plan_run, rows_before
 
 
@@ -552,10 +552,11 @@ def test_a_plan_made_ahead_is_taken_by_the_run(tmp_path, monkeypatch):
     run_ingest(source, wh)
     write(source, "b.md", doc("https://x.com/b"))
     listings = count_listings(monkeypatch)
-    pipeline.plan_ahead(source, wh)
+    ahead = pipeline.plan_ahead(source, wh)
     said: list[str] = []
     summary = run_ingest(source.absolute(), Warehouse(wh.root.absolute()), log=said.append)
     assert len(listings) == 1  # planned once, ahead, and not again
+    assert ahead.planned is None  # the run took it, and let go of it when done
     assert any(line.startswith("listed the source ahead") for line in said)
     assert (summary["files_seen"], summary["files_parsed"]) == (2, 1)
     assert tables(wh) == full_refresh_of(source, tmp_path)
@@ -629,44 +630,49 @@ def test_a_plan_made_ahead_goes_with_a_run_that_stops_before_it(tmp_path):
 
 
 def test_a_plan_keeps_the_state_itself_until_the_kept_rows_are_needed():
-    """No copy of the state while the run plans and stages, when most of it is kept (the
-    most common runs on a schedule); a few kept rows are taken at once, so the state is
-    not held for them."""
-    listing = Listing()
-    files = [(f"{name}.md", 5) for name in "abcd"]
-    for path, mtime in files:
-        listing.add(path_bytes(path), 10, mtime)
+    """No copy of the state while the run plans and stages, when nearly all of it is kept
+    (the most common runs on a schedule); fewer kept rows are taken at once, so the state
+    is not held for them. A name that is not UTF-8 lists (by its bytes) after `ba.md` and
+    sorts (as shown, `b\\xff.md`) before it: the kept rows still come in the state's
+    order."""
+    names = [b"a.md", b"b\xff.md", b"ba.md", *(f"{c}.md".encode() for c in "cdefghi")]
     previous = pa.Table.from_pylist(
-        [
-            {
-                "source_path": path,
-                "size_bytes": 10,
-                "mtime_ns": mtime,
-                "sha256": f"sha-{path}",
-                "outcome": "article",
-                "part": "r/0",
-                "parser_version": 1,
-            }
-            for path, mtime in files
-        ],
+        sorted(
+            (
+                {
+                    "source_path": display_path(path_text(name)),
+                    "size_bytes": 10,
+                    "mtime_ns": 5,
+                    "sha256": f"sha-{name!r}",
+                    "outcome": "article",
+                    "part": "r/0",
+                    "parser_version": 1,
+                }
+                for name in names
+            ),
+            key=lambda row: row["source_path"].encode(),
+        ),
         schema=STATE_SCHEMA,
     )
-    plan = plan_run(listing.table(), previous, 1)  # nothing changed
-    assert plan.unchanged == 4 and plan.take_kept() is previous
-    listing.add(path_bytes("e.md"), 3, 7)  # a new file leaves every row of the state kept
-    plan = plan_run(listing.table(), previous, 1)
-    assert plan.take_kept() is previous and plan.to_read["path"].to_pylist() == [b"e.md"]
+    assert previous["source_path"][1].as_py() == "b\\xff.md"
 
-    def touched(*names: str) -> pa.Table:
-        listed = Listing()
-        for path, mtime in files:
-            listed.add(path_bytes(path), 10, 9 if path[0] in names else mtime)
-        return listed.table()
+    def listed(touched: tuple[bytes, ...] = (), added: bool = False) -> pa.Table:
+        listing = Listing()
+        for name in names:
+            listing.add(name, 10, 9 if name in touched else 5)
+        if added:
+            listing.add(b"k.md", 3, 7)
+        return listing.table()
 
-    plan = plan_run(touched("b"), previous, 1)  # most rows kept: taken when needed
-    assert plan.kept_from is previous and plan.unchanged == 3
-    assert plan.take_kept().equals(previous.take([0, 2, 3]))
+    plan = plan_run(listed(), previous, 1)  # nothing changed
+    assert plan.unchanged == 10 and plan.take_kept() is previous
+    plan = plan_run(listed(added=True), previous, 1)  # every row of the state kept
+    assert plan.take_kept() is previous and plan.to_read["path"].to_pylist() == [b"k.md"]
+    plan = plan_run(listed(touched=(b"c.md",)), previous, 1)  # nearly all kept: taken later
+    assert plan.kept_from is previous and plan.unchanged == 9
+    assert plan.take_kept().equals(previous.take([0, 1, 2, *range(4, 10)]))
     assert plan.kept_from is not previous  # let go of
-    plan = plan_run(touched("a", "b", "c"), previous, 1)  # a few kept: taken at once
-    assert plan.kept_from is not previous and plan.unchanged == 1
-    assert plan.take_kept().equals(previous.slice(3, 1))
+    assert plan.take_kept().num_rows == 9  # taken once
+    plan = plan_run(listed(touched=(b"a.md", b"c.md", b"d.md")), previous, 1)  # taken at once
+    assert plan.kept_from is not previous and plan.unchanged == 7
+    assert plan.take_kept().equals(previous.take([1, 2, *range(5, 10)]))
