@@ -36,22 +36,27 @@ def full_refresh_of(source: Path, tmp: Path) -> dict:
     return tables(fresh)
 
 
-def test_plan_keeps_unchanged_files_and_reads_the_rest():
-    previous = STATE_SCHEMA.empty_table().from_pylist(
+def state_of(paths: list[str]) -> pa.Table:
+    """A state of these source paths, in this order: 10 bytes each, mtime 5, parser 1."""
+    return pa.Table.from_pylist(
         [
             {
-                "source_path": p,
+                "source_path": path,
                 "size_bytes": 10,
                 "mtime_ns": 5,
-                "sha256": f"sha-{p}",
+                "sha256": f"sha-{path}",
                 "outcome": "article",
                 "part": "r/0",
                 "parser_version": 1,
             }
-            for p in ["same.md", "touched.md", "grown.md", "gone.md", "old-parser.md"]
+            for path in paths
         ],
         schema=STATE_SCHEMA,
     )
+
+
+def test_plan_keeps_unchanged_files_and_reads_the_rest():
+    previous = state_of(["same.md", "touched.md", "grown.md", "gone.md", "old-parser.md"])
     at = STATE_SCHEMA.get_field_index("parser_version")
     previous = previous.set_column(at, "parser_version", [[1, 1, 1, 1, 0]])
     listing = Listing()
@@ -93,22 +98,7 @@ def test_plan_keeps_unchanged_files_and_reads_the_rest():
     ],
 )
 def test_same_state_is_told_without_holding_the_previous_one(listed, read, same):
-    previous = pa.Table.from_pylist(
-        [
-            {
-                "source_path": path,
-                "size_bytes": 10,
-                "mtime_ns": 5,
-                "sha256": f"sha-{path}",
-                "outcome": "article",
-                "rejection": None,
-                "part": "r/0",
-                "parser_version": 1,
-            }
-            for path in ["a.md", "b.md"]
-        ],
-        schema=STATE_SCHEMA,
-    )
+    previous = state_of(["a.md", "b.md"])
     listing = Listing()
     for path, mtime in listed:
         listing.add(path, 10, mtime)
@@ -636,24 +626,7 @@ def test_a_plan_keeps_the_state_itself_until_the_kept_rows_are_needed():
     sorts (as shown, `b\\xff.md`) before it: the kept rows still come in the state's
     order."""
     names = [b"a.md", b"b\xff.md", b"ba.md", *(f"{c}.md".encode() for c in "cdefghi")]
-    previous = pa.Table.from_pylist(
-        sorted(
-            (
-                {
-                    "source_path": display_path(path_text(name)),
-                    "size_bytes": 10,
-                    "mtime_ns": 5,
-                    "sha256": f"sha-{name!r}",
-                    "outcome": "article",
-                    "part": "r/0",
-                    "parser_version": 1,
-                }
-                for name in names
-            ),
-            key=lambda row: row["source_path"].encode(),
-        ),
-        schema=STATE_SCHEMA,
-    )
+    previous = state_of(sorted((display_path(path_text(name)) for name in names), key=str.encode))
     assert previous["source_path"][1].as_py() == "b\\xff.md"
 
     def listed(touched: tuple[bytes, ...] = (), added: bool = False) -> pa.Table:
