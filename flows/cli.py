@@ -15,11 +15,14 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from flows.settings import Settings
 
 app = typer.Typer(
     add_completion=False,
@@ -124,12 +127,27 @@ def run(
         if server:
             server.stop()
         raise
-    if not (dask_address or settings.dask_address):
+    local_workers = not (dask_address or settings.dask_address)
+    if local_workers:
         from warehouse.parallel import start_forkserver  # imports pyarrow (and pandas)
 
         start_forkserver(preload=("flows.cli",))  # its imports overlap Prefect's start-up
-    _plan_ahead(source, target, full_refresh)  # so does listing the source
+    # so does listing the source, and staging it in those workers
+    _plan_ahead(source, target, full_refresh, settings if local_workers else None)
 
+    try:
+        summary, seconds = _run_flow(server, source, target, full_refresh, wait, dask_address)
+    except (WarehouseLocked, WarehouseError, SourceError) as exc:
+        raise fail(str(exc)) from None
+    finally:
+        # a plan made ahead that no run took (the command stopped before its run, even on
+        # Ctrl-C while Prefect started): its chunks cancelled, its workers stopped
+        _drop_plan_ahead(source, target)
+    _print_summary(summary, target, seconds)
+
+
+def _run_flow(server, source, target, full_refresh, wait, dask_address) -> tuple[dict, float]:
+    """The ingest flow's summary, and how long the flow took."""
     from prefect.settings import get_current_settings, temporary_settings  # after the others
 
     prefect = get_current_settings()
@@ -142,30 +160,49 @@ def run(
 
     api_url = _wait_for(server) if server else None
     clock = time.perf_counter()
-    try:
-        with temporary_settings(updates=run_settings(temporary_api_url=api_url)):
-            summary = ingest(
-                source=source,
-                warehouse=target,
-                full_refresh=full_refresh,
-                lock_wait_seconds=wait,
-                dask_address=dask_address,
-            )
-    except (WarehouseLocked, WarehouseError, SourceError) as exc:
-        raise fail(str(exc)) from None
-    _print_summary(summary, target, time.perf_counter() - clock)
+    with temporary_settings(updates=run_settings(temporary_api_url=api_url)):
+        summary = ingest(
+            source=source,
+            warehouse=target,
+            full_refresh=full_refresh,
+            lock_wait_seconds=wait,
+            dask_address=dask_address,
+        )
+    return summary, time.perf_counter() - clock
 
 
-def _plan_ahead(source: str, warehouse: str, full_refresh: bool) -> None:
+def _plan_ahead(
+    source: str, warehouse: str, full_refresh: bool, settings: Settings | None = None
+) -> None:
     """Start listing a local source and planning the run, in a thread, while Prefect starts;
     the run takes the plan if it still holds when the run holds the lock (see
-    warehouse.pipeline.plan_ahead)."""
+    warehouse.pipeline.plan_ahead). With `settings` (the run stages in local workers), the
+    chunks start staging too, in the workers the run then uses."""
     from warehouse import Warehouse
     from warehouse.objects import is_url
+    from warehouse.parallel import ProcessStager
     from warehouse.pipeline import plan_ahead
 
+    if is_url(source) or is_url(warehouse):
+        return
+    options = {}
+    if settings is not None:
+        options = dict(
+            stager=ProcessStager(settings.workers),
+            chunk_size=settings.chunk_size,
+            max_bytes=settings.max_file_bytes,
+        )
+    plan_ahead(Path(source), Warehouse(Path(warehouse)), full_refresh, **options)
+
+
+def _drop_plan_ahead(source: str, warehouse: str) -> None:
+    """See warehouse.pipeline.drop_plan_ahead."""
+    from warehouse import Warehouse
+    from warehouse.objects import is_url
+    from warehouse.pipeline import drop_plan_ahead
+
     if not (is_url(source) or is_url(warehouse)):
-        plan_ahead(Path(source), Warehouse(Path(warehouse)), full_refresh)
+        drop_plan_ahead(Path(source), Warehouse(Path(warehouse)))
 
 
 def _start_temporary_server():

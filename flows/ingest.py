@@ -32,7 +32,7 @@ from warehouse import Warehouse
 from warehouse.catalog import rejected_overview
 from warehouse.objects import is_url
 from warehouse.parallel import DaskStager, ProcessStager
-from warehouse.pipeline import run_ingest
+from warehouse.pipeline import run_ingest, stager_ahead
 from warehouse.remote import RemoteWarehouse
 from warehouse.staging import ChunkJob, stage_chunk
 
@@ -88,6 +88,7 @@ def stage_as_tasks(stager: ProcessStager | DaskStager, log):
                 future.wait()
         return results
 
+    stage_chunks.stager = stager  # chunks staged ahead in it are the run's to take
     return stage_chunks
 
 
@@ -134,7 +135,7 @@ def ingest(
     with (
         DaskStager(dask_address, settings.workers)
         if dask_address
-        else ProcessStager(settings.workers)
+        else stager_ahead(source, store) or ProcessStager(settings.workers)
     ) as stager:
         summary = ingest_into(source, stage_chunks=stage_as_tasks(stager, logger.info), **options)
     seconds = summary["seconds"]

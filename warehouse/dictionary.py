@@ -174,7 +174,8 @@ DICTIONARY: dict[str, Table] = {
             "run_id": "The run's id: its UTC start time and a random suffix.",
             "flow_run_id": "The Prefect flow run's id, to find the run in Prefect's UI.",
             "source": "The source the run read.",
-            "started_at": "When the run started (UTC).",
+            "started_at": "When the run started (UTC); for a run that staged ahead of its "
+            "lock, when that staging began.",
             "finished_at": "When it ended; NULL while it runs or if it was killed.",
             "status": "running, succeeded, failed or killed.",
             "full_refresh": "Whether the run ignored the previous state.",
@@ -188,7 +189,8 @@ DICTIONARY: dict[str, Table] = {
             "listing_seconds": "Seconds spent listing the source, reading the state and "
             "planning what to read (after listing ahead of the run, only the wait for it); "
             "NULL for a run that did not finish.",
-            "staging_seconds": "Seconds spent reading and parsing files into staged parts.",
+            "staging_seconds": "Seconds spent reading and parsing files into staged parts "
+            "(after staging ahead of the run's lock, only the wait for what was left).",
             "publishing_seconds": "Seconds spent building and publishing the snapshot.",
         },
     ),

@@ -13,6 +13,7 @@ class Warehouse:
     news.duckdb              link to the published snapshot's catalog, replaced atomically
     snapshots/<run_id>/      one run's Parquet tables, state and catalog.duckdb (views)
     parts/<run_id>/<n>/      staged rows of one chunk of source files, never modified
+    ahead/<run_id>/<n>/      parts staged before their run held the lock (moved into parts/)
     runs/<run_id>.parquet    one row of `load_runs` per run, failed runs included
     runs/history-<run_id>.parquet   earlier runs' rows, merged (warehouse.runs)
     warehouse.json           the source this warehouse belongs to
@@ -41,6 +42,10 @@ class Warehouse:
     @property
     def parts(self) -> Path:
         return self.root / "parts"
+
+    @property
+    def ahead(self) -> Path:
+        return self.root / "ahead"
 
     @property
     def runs(self) -> Path:

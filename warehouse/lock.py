@@ -69,6 +69,16 @@ def ensure_free(path: Path) -> None:
         pass
 
 
+def looks_held(path: Path) -> bool:
+    """Whether the lock file names a holder: a run holds the lock, or one was killed holding
+    it. Only a hint, and it takes no lock (a probe that did could make a run starting at
+    that moment find the warehouse locked)."""
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:
+        return False
+
+
 def _read_holder(fd: int) -> str:
     try:
         info = json.loads(os.pread(fd, 4096, 0) or b"{}")

@@ -7,7 +7,9 @@ milliseconds and not the seconds a fresh interpreter takes. Either way only a Ch
 Parquet part in the warehouse.
 
 A stager has `workers`, `submit(job)` (a future with `.result()`), `runs_here(jobs)` (whether
-the caller should stage these jobs itself rather than submit them) and `close()`.
+the caller should stage these jobs itself rather than submit them) and `close()`. The local
+one also takes a run's chunks before the run asks (`submit_ahead`, `discard_ahead`; see
+warehouse.pipeline.plan_ahead).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import os
 import signal
 import sys
 import warnings
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import forkserver
 
 from warehouse.staging import ChunkJob, stage_chunk
@@ -90,17 +93,46 @@ class ProcessStager:
     def __init__(self, workers: int | None = None):
         start_forkserver()
         self.workers = workers or default_workers()
-        self.pool = ProcessPoolExecutor(
+        self.pool = self._new_pool()
+        self.used = False
+        self.ahead: dict[str, Future] = {}  # by part id: chunks submitted ahead of their run
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("forkserver"),
             initializer=die_with_parent,  # with the forkserver, which dies with the run
             initargs=(forkserver._forkserver._forkserver_pid,),
         )
-        self.used = False
 
     def submit(self, job: ChunkJob) -> Future:
+        """A future of the chunk's counts; a chunk submitted ahead is not staged again."""
         self.used = True
-        return self.pool.submit(stage_chunk, job)
+        ahead = self.ahead.pop(job.part, None)
+        return ahead if ahead is not None else self.pool.submit(stage_chunk, job)
+
+    def submit_ahead(self, jobs: list[ChunkJob]) -> None:
+        """Start staging a run's chunks before the run asks for them (see
+        warehouse.pipeline.plan_ahead); `submit` then gives each one's future."""
+        self.used = True
+        for job in jobs:
+            self.ahead[job.part] = self.pool.submit(stage_chunk, job)
+
+    def discard_ahead(self) -> None:
+        """Cancel the chunks submitted ahead that no run took, and wait for those already
+        running, whose parts are then complete and no longer written."""
+        futures = list(self.ahead.values())
+        self.ahead.clear()
+        for future in futures:
+            future.cancel()
+        wait(futures)
+        if any(
+            isinstance(future.exception(), BrokenProcessPool)
+            for future in futures
+            if not future.cancelled()
+        ):  # a worker died (killed, out of memory): the run's own chunks get a new pool
+            self.pool.shutdown(wait=False)
+            self.pool = self._new_pool()
 
     def runs_here(self, jobs: list[ChunkJob]) -> bool:
         return _files(jobs) < INLINE_FILES

@@ -9,8 +9,10 @@ every way of running newsfront keeps the same guarantees.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import shutil
 import sys
 import threading
 import time
@@ -27,9 +29,10 @@ from transforms.version import PARSER_VERSION
 from warehouse.build import DEFAULT_PATCH_LIMIT
 from warehouse.catalog import catalog_is_here, published_snapshot
 from warehouse.layout import Warehouse
-from warehouse.lock import RunLock
+from warehouse.lock import RunLock, looks_held
 from warehouse.memory import release_memory
 from warehouse.objects import is_url
+from warehouse.parallel import ProcessStager
 from warehouse.runs import compact_runs, mark_killed_runs, new_run_id, record_run
 from warehouse.source import DEFAULT_MAX_BYTES, display_paths, list_candidates
 from warehouse.staging import ChunkJob, stage_chunk
@@ -44,6 +47,8 @@ from warehouse.state import (
 )
 from warehouse.store import (
     DEFAULT_KEEP_SNAPSHOTS,
+    WarehouseError,
+    check_owner,
     claim,
     has_every_table,
     part_dir,
@@ -57,6 +62,8 @@ from warehouse.store import (
 )
 
 StageChunks = Callable[[list[ChunkJob]], list[dict]]
+# Files a chunk job reads, unless told (`newsfront run` says: Settings.chunk_size).
+DEFAULT_CHUNK_SIZE = 1000
 
 
 def stage_serially(jobs: list[ChunkJob]) -> list[dict]:
@@ -78,34 +85,60 @@ def run_ingest(
     source and stage its chunks."""
     source = source if is_url(source) else Path(source)
     ahead = _take_plan_ahead(source, warehouse)  # taken even if the run stops before it
-    with RunLock(warehouse.lock_file, lock_wait_seconds):
-        claim(warehouse, source, full_refresh)
-        before = published_snapshot(warehouse)
-        started = dt.datetime.now(dt.UTC)
-        run = {
-            "run_id": new_run_id(started),
-            "started_at": started,
-            "source": str(source),
-            "full_refresh": full_refresh,
-            "flow_run_id": flow_run_id,
-        }
-        mark_killed_runs(warehouse, run["run_id"])
-        record_run(warehouse, {**run, "status": "running"})
+    try:
+        with RunLock(warehouse.lock_file, lock_wait_seconds):
+            claim(warehouse, source, full_refresh)
+            before = published_snapshot(warehouse)
+            clock = time.perf_counter()
+            planned = _planned_ahead(ahead, before, full_refresh, options) if ahead else None
+            waited = time.perf_counter() - clock
+            run = _recorded_run(
+                source, warehouse, full_refresh, flow_run_id, planned, waited, options
+            )
+            remove_stale(warehouse, keep_snapshots, previous=before)
+    finally:
+        if ahead:
+            _let_go(ahead, warehouse)
+    return run
+
+
+def _recorded_run(
+    source: Path | str,
+    warehouse: Warehouse,
+    full_refresh: bool,
+    flow_run_id: str | None,
+    planned: PlannedRun | None,
+    waited: float,
+    options: dict,
+) -> dict:
+    """The run, recorded in load_runs as running, then as it ended."""
+    started = dt.datetime.now(dt.UTC)
+    run_id = new_run_id(started)
+    if planned and planned.run_id:  # staged ahead: the run began then, under that id
+        run_id, started = planned.run_id, planned.run_started
+    run = {
+        "run_id": run_id,
+        "started_at": started,
+        "source": str(source),
+        "full_refresh": full_refresh,
+        "flow_run_id": flow_run_id,
+    }
+    mark_killed_runs(warehouse, run_id)
+    record_run(warehouse, {**run, "status": "running"})
+    try:
         try:
-            try:
-                compact_runs(warehouse, run["run_id"])
-            except (OSError, pa.ArrowException) as exc:  # only a saving: the run goes on
-                log = options.get("log") or partial(print, file=sys.stderr)
-                log(f"run files not merged into a history: {exc}")
-            run.update(_run(source, warehouse, run["run_id"], full_refresh, ahead, **options))
-            run["status"] = "succeeded"
-        except BaseException as exc:
-            run.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        finally:
-            run["finished_at"] = dt.datetime.now(dt.UTC)
-            record_run(warehouse, run)
-        remove_stale(warehouse, keep_snapshots, previous=before)
+            compact_runs(warehouse, run_id)
+        except (OSError, pa.ArrowException) as exc:  # only a saving: the run goes on
+            log = options.get("log") or partial(print, file=sys.stderr)
+            log(f"run files not merged into a history: {exc}")
+        run.update(_run(source, warehouse, run_id, full_refresh, planned, waited, **options))
+        run["status"] = "succeeded"
+    except BaseException as exc:
+        run.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        run["finished_at"] = dt.datetime.now(dt.UTC)
+        record_run(warehouse, run)
     return run
 
 
@@ -119,6 +152,11 @@ class PlannedRun:
     files_seen: int
     started: float  # time.monotonic() when planning began
     seconds: float  # how long it took
+    # Set when the chunks began staging ahead of the run (see plan_ahead): the run's id, which
+    # the staged rows name, when that began, and the jobs, writing into warehouse.ahead.
+    run_id: str | None = None
+    run_started: dt.datetime | None = None
+    jobs: list[ChunkJob] | None = None
 
 
 def plan_source(
@@ -160,6 +198,12 @@ class PlanAhead:
     thread: threading.Thread | None = None
     planned: PlannedRun | None = None
     error: Exception | None = None
+    # staging ahead: the stager and how the chunks were made; the run id once it wrote
+    # (kept here after the run took `planned`, to remove what is left)
+    stager: ProcessStager | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    max_bytes: int = DEFAULT_MAX_BYTES
+    run_id: str | None = None
 
 
 # Plannings started ahead of their run, by source and warehouse folder, until the run takes
@@ -170,7 +214,14 @@ _AHEAD: dict[tuple[str, str], PlanAhead] = {}
 PLAN_AHEAD_MAX_AGE = 60.0
 
 
-def plan_ahead(source: Path, warehouse: Warehouse, full_refresh: bool = False) -> PlanAhead:
+def plan_ahead(
+    source: Path,
+    warehouse: Warehouse,
+    full_refresh: bool = False,
+    stager: ProcessStager | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> PlanAhead:
     """Start planning a run of local folder `source` into local `warehouse` in a thread, for
     the next run of that source into that warehouse in this process to take (`newsfront
     run` does so while Prefect's server starts: listing and planning took 0.45-0.66 s of
@@ -178,20 +229,89 @@ def plan_ahead(source: Path, warehouse: Warehouse, full_refresh: bool = False) -
     run takes the plan if it was made for the same kind of run (full refresh or not),
     against the snapshot still published once the run holds the lock, in the last
     PLAN_AHEAD_MAX_AGE seconds; otherwise, or if planning failed, the run plans again
-    itself."""
-    ahead = PlanAhead(full_refresh)
+    itself.
+
+    Given a `stager`, the plan's chunks (of `chunk_size` files, read up to `max_bytes`)
+    start staging in its workers too (see _stage_ahead): Prefect's start leaves a core
+    idle for about 2 s. The run takes them only if it stages with that stager, in the same
+    chunks."""
+    ahead = PlanAhead(full_refresh, stager=stager, chunk_size=chunk_size, max_bytes=max_bytes)
 
     def work() -> None:
         try:
             ahead.planned = plan_source(source, warehouse, full_refresh)
         except Exception as exc:  # the run plans again, and says why
             ahead.error = exc.with_traceback(None)  # whose frames would hold the state
+            return
+        if stager is not None:
+            try:
+                _stage_ahead(ahead, source, warehouse)
+            except Exception:  # the plan stands: the run stages its chunks itself
+                stager.discard_ahead()
 
     # not a daemon: one ended at exit while inside pyarrow could abort the process
     ahead.thread = threading.Thread(target=work, name="newsfront-plan-ahead")
     _AHEAD[_ahead_key(source, warehouse)] = ahead
     ahead.thread.start()
     return ahead
+
+
+def _stage_ahead(ahead: PlanAhead, source: Path, warehouse: Warehouse) -> None:
+    """Submit the plan's chunks to the stager, writing into `warehouse.ahead`, under the
+    run id the run then takes; a run that takes the plan moves the parts into place.
+
+    Nothing is written when the chunks are few enough to stage in the run's process, when
+    the warehouse looks locked (the run would wait, or stop, and the workers would take
+    the cores of the run that holds it), or when it belongs to another source (the run
+    stops)."""
+    planned = ahead.planned
+    try:
+        check_owner(warehouse, source, ahead.full_refresh)
+    except (WarehouseError, OSError, ValueError):
+        return
+    if looks_held(warehouse.lock_file):
+        return
+    started = dt.datetime.now(dt.UTC)
+    run_id = new_run_id(started)
+    folder = warehouse.ahead / run_id
+    jobs, _ = chunk_jobs(
+        planned.plan,
+        source,
+        warehouse,
+        run_id,
+        ahead.chunk_size,
+        ahead.max_bytes,
+        where=lambda part: str(folder / part.name),
+    )
+    if ahead.stager.runs_here(jobs):
+        return
+    try:
+        folder.mkdir(parents=True)
+    except OSError:
+        return  # the run says what is wrong with the warehouse folder
+    ahead.run_id = run_id  # from here on, _let_go removes the folder
+    ahead.stager.submit_ahead(jobs)
+    planned.run_id, planned.run_started, planned.jobs = run_id, started, jobs
+    planned.plan.to_read = planned.plan.to_read.schema.empty_table()  # the jobs hold it
+
+
+def stager_ahead(source: Path | str, warehouse: Warehouse) -> ProcessStager | None:
+    """The stager a plan made ahead for this run submits its chunks to, if any: the run
+    must stage with that one to take them."""
+    if is_url(source) or warehouse.url is not None:
+        return None
+    ahead = _AHEAD.get(_ahead_key(source, warehouse))
+    return ahead.stager if ahead else None
+
+
+def drop_plan_ahead(source: Path | str, warehouse: Warehouse) -> None:
+    """Let go of a plan made ahead that no run took (the command failed before its run),
+    and of its stager's workers."""
+    ahead = _take_plan_ahead(source, warehouse)
+    if ahead:
+        _let_go(ahead, warehouse)
+        if ahead.stager is not None:
+            ahead.stager.close()
 
 
 def _take_plan_ahead(source: Path | str, warehouse: Warehouse) -> PlanAhead | None:
@@ -201,9 +321,11 @@ def _take_plan_ahead(source: Path | str, warehouse: Warehouse) -> PlanAhead | No
 
 
 def _planned_ahead(
-    ahead: PlanAhead, warehouse: Warehouse, full_refresh: bool, log: Callable[[str], None]
+    ahead: PlanAhead, snapshot: str | None, full_refresh: bool, options: dict
 ) -> PlannedRun | None:
-    """The plan made ahead, if it still holds (see plan_ahead); else None, and says why."""
+    """The plan made ahead, if it still holds for a run of `options` with `snapshot`
+    published (see plan_ahead); else None, and says why."""
+    log = options.get("log") or _quiet
     ahead.thread.join()
     # the run holds the plan from here on, and lets go of each part when done with it
     planned, ahead.planned = ahead.planned, None
@@ -213,53 +335,56 @@ def _planned_ahead(
         why = "it was made for a full refresh" if ahead.full_refresh else "this is a full refresh"
     elif time.monotonic() - planned.started > PLAN_AHEAD_MAX_AGE:
         why = f"it is older than {PLAN_AHEAD_MAX_AGE:.0f} s"
-    elif planned.snapshot != published_snapshot(warehouse):
+    elif planned.snapshot != snapshot:
         why = "another run published since"
+    elif planned.jobs and (
+        getattr(options.get("stage_chunks"), "stager", None) is not ahead.stager
+        or options.get("chunk_size", DEFAULT_CHUNK_SIZE) != ahead.chunk_size
+        or options.get("max_bytes", DEFAULT_MAX_BYTES) != ahead.max_bytes
+    ):
+        why = "its chunks were staged ahead in other workers or chunks than the run's"
     else:
-        log(f"listed the source ahead of the run, in {planned.seconds:.2f} s")
+        staged = f"; its {len(planned.jobs)} chunks began staging then" if planned.jobs else ""
+        log(f"listed the source ahead of the run, in {planned.seconds:.2f} s{staged}")
         return planned
     log(f"listing the source again: the plan made ahead of the run does not hold ({why})")
     return None
+
+
+def _let_go(ahead: PlanAhead, warehouse: Warehouse) -> None:
+    """End what a plan made ahead left: chunks submitted ahead that no run took are
+    cancelled (or waited for), and their parts removed; those the run took were moved."""
+    ahead.thread.join()
+    ahead.planned = None
+    if ahead.stager is not None:
+        ahead.stager.discard_ahead()
+    if ahead.run_id is not None:
+        shutil.rmtree(warehouse.ahead / ahead.run_id, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            warehouse.ahead.rmdir()  # when empty
+
+
+def _quiet(message: str) -> None:
+    pass
 
 
 def _ahead_key(source: Path | str, warehouse: Warehouse) -> tuple[str, str]:
     return os.path.abspath(source), os.path.abspath(warehouse.root)
 
 
-def _run(
+def chunk_jobs(
+    plan: Plan,
     source: Path | str,
     warehouse: Warehouse,
     run_id: str,
-    full_refresh: bool,
-    ahead: PlanAhead | None,
-    *,
+    chunk_size: int,
+    max_bytes: int,
+    where: Callable[[Path], str] = str,
     storage_options: dict | None = None,
-    chunk_size: int = 1000,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    stage_chunks: StageChunks = stage_serially,
-    patch_limit: float = DEFAULT_PATCH_LIMIT,
-    log: Callable[[str], None] = lambda message: None,
-    part_location: Callable[[Path], str] = str,
-    fetch_parts: Callable[[list[Path]], None] = lambda folders: None,
-) -> dict:
-    """List, plan, stage and publish: the run itself, inside run_ingest's lock and record.
-
-    The source is read with `storage_options` when it is a URL. Chunks write their parts
-    where `part_location(folder)` says (the folder itself, or a URL for workers that cannot
-    see it); `fetch_parts` then brings them into the folders."""
-    clock = time.perf_counter()
-    planned = _planned_ahead(ahead, warehouse, full_refresh, log) if ahead else None
-    if planned is None:
-        planned = plan_source(source, warehouse, full_refresh, storage_options)
-    plan, before, files_seen = planned.plan, planned.before, planned.files_seen
-    del planned, ahead
-    listed = time.perf_counter()
+) -> tuple[list[ChunkJob], list[Path]]:
+    """The plan's files to read, in chunks, and the part folder of each; a chunk writes its
+    part `where` its folder says."""
     to_read = plan.to_read.num_rows
-    log(
-        f"{files_seen} candidate files: {plan.unchanged} unchanged, "
-        f"{to_read} to read, {plan.deleted} deleted"
-    )
-
     jobs, folders = [], []
     for index, start in enumerate(range(0, to_read, chunk_size)):
         folder = part_dir(warehouse, run_id, index)
@@ -268,7 +393,7 @@ def _run(
         jobs.append(
             ChunkJob(
                 source=str(source),
-                part_dir=part_location(folder),
+                part_dir=where(folder),
                 part=part_id(warehouse, folder),
                 # taken, not sliced: a slice would pickle the buffers of every chunk
                 files=plan.to_read.take(rows),
@@ -276,8 +401,63 @@ def _run(
                 storage_options=storage_options,
             )
         )
-    plan.to_read = plan.to_read.schema.empty_table()  # the jobs hold what the chunks need
+    return jobs, folders
+
+
+def _run(
+    source: Path | str,
+    warehouse: Warehouse,
+    run_id: str,
+    full_refresh: bool,
+    planned: PlannedRun | None,
+    waited: float,
+    *,
+    storage_options: dict | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    stage_chunks: StageChunks = stage_serially,
+    patch_limit: float = DEFAULT_PATCH_LIMIT,
+    log: Callable[[str], None] = _quiet,
+    part_location: Callable[[Path], str] = str,
+    fetch_parts: Callable[[list[Path]], None] = lambda folders: None,
+) -> dict:
+    """List (unless `planned` ahead), plan, stage and publish: the run itself, inside
+    run_ingest's lock and record, after it `waited` that long for the plan made ahead.
+
+    The source is read with `storage_options` when it is a URL. Chunks write their parts
+    where `part_location(folder)` says (the folder itself, or a URL for workers that cannot
+    see it); `fetch_parts` then brings them into the folders."""
+    clock = time.perf_counter() - waited
+    if planned is None:
+        planned = plan_source(source, warehouse, full_refresh, storage_options)
+    plan, before, files_seen = planned.plan, planned.before, planned.files_seen
+    jobs = planned.jobs
+    staged_ahead = jobs is not None
+    del planned
+    listed = time.perf_counter()
+    if not staged_ahead:
+        jobs, folders = chunk_jobs(
+            plan,
+            source,
+            warehouse,
+            run_id,
+            chunk_size,
+            max_bytes,
+            part_location,
+            storage_options,
+        )
+        plan.to_read = plan.to_read.schema.empty_table()  # the jobs hold what chunks need
+    else:  # staged ahead: each part moves into its folder once written
+        folders = [part_dir(warehouse, run_id, index) for index in range(len(jobs))]
+    log(
+        f"{files_seen} candidate files: {plan.unchanged} unchanged, "
+        f"{sum(job.file_count for job in jobs)} to read, {plan.deleted} deleted"
+    )
     summaries = stage_chunks(jobs)
+    if staged_ahead:
+        folders[0].parent.mkdir(parents=True, exist_ok=True)
+        for job, folder in zip(jobs, folders, strict=True):
+            os.replace(job.part_dir, folder)
     staged = time.perf_counter()
 
     del jobs  # every path of the run: not needed by the build

@@ -190,10 +190,11 @@ def remove_stale(
     warehouse: Warehouse, keep: int = DEFAULT_KEEP_SNAPSHOTS, previous: str | None = None
 ) -> None:
     """Call with the lock held, after publishing. Removes snapshots beyond the last `keep`
-    up to the published one, snapshots and parts of runs that died, and parts that the
-    published state no longer names. `previous`, the snapshot published before this run,
-    stays whatever the clock says (run ids are times: after the clock stepped back, it sorts
-    after the new one), so a reader that opened it just before still has its files."""
+    up to the published one, snapshots and parts of runs that died (staged ahead or not),
+    and parts that the published state no longer names. `previous`, the snapshot published
+    before this run, stays whatever the clock says (run ids are times: after the clock
+    stepped back, it sorts after the new one), so a reader that opened it just before still
+    has its files."""
     current = published_snapshot(warehouse)
     if current is None:
         return
@@ -211,6 +212,11 @@ def remove_stale(
                 shutil.rmtree(part)
         if not any(run.iterdir()):
             run.rmdir()
+    for run in _children(warehouse.ahead):
+        # Staged ahead by a run that never used them: it died, or it planned before the
+        # published snapshot came, so its plan cannot hold (a plan that can is newer).
+        if run.name < current:
+            shutil.rmtree(run, ignore_errors=True)  # its workers may still be writing
     for leftover in warehouse.root.glob(f".{warehouse.catalog.name}.*.tmp"):
         leftover.unlink(missing_ok=True)
 

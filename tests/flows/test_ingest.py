@@ -235,6 +235,39 @@ def test_workers_stage_a_few_chunks_in_each_task_run(prefect_api_url, corpus, tm
     assert sorted(run.name.split("-")[0] for run in staged) == ["stage"] * tasks
 
 
+def test_newsfront_run_stages_ahead_in_the_workers_its_flow_then_uses(
+    prefect_api_url, corpus, tmp_path
+):
+    """What `newsfront run` does while Prefect starts, then its flow: the chunks staged
+    ahead are those of the run, moved into its parts, into the same tables as a serial
+    run."""
+    from flows.cli import _plan_ahead
+    from flows.ingest import ingest
+    from flows.settings import Settings
+    from tests.warehouse.helpers import tables
+    from warehouse import Warehouse
+    from warehouse.pipeline import _AHEAD, run_ingest
+
+    run_ingest(corpus, Warehouse(tmp_path / "serial"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("warehouse.parallel.INLINE_FILES", 0)
+        patch.setenv("NEWSFRONT_CHUNK_SIZE", "100")
+        _plan_ahead(str(corpus), str(tmp_path / "wh"), False, Settings())
+        [ahead] = _AHEAD.values()
+        ahead.thread.join()
+        submitted = list(ahead.stager.ahead.values())
+        assert len(submitted) == 4  # 311 files in chunks of 100
+        given = []
+        submit = ahead.stager.submit
+        patch.setattr(ahead.stager, "submit", lambda job: given.append(submit(job)) or given[-1])
+        summary = ingest(source=str(corpus), warehouse=str(tmp_path / "wh"))
+    assert given == submitted  # the flow staged with those workers, and took each chunk
+    assert summary["run_id"] == ahead.run_id
+    assert len(list((tmp_path / "wh" / "parts" / ahead.run_id).iterdir())) == 4
+    assert not _AHEAD and not (tmp_path / "wh" / "ahead").exists()
+    assert tables(tmp_path / "wh") == tables(tmp_path / "serial")
+
+
 def test_a_failed_chunk_fails_its_task_and_the_run_stops_every_worker(prefect_api_url):
     """A chunk that fails inside a task's batch: staging raises its error, the stager is
     closed, and no chunk is submitted after the failure."""

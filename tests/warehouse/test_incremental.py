@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -20,6 +21,7 @@ from warehouse import Warehouse, connect
 from warehouse.build import current_parts
 from warehouse.catalog import published_snapshot
 from warehouse.lock import RunLock, WarehouseLocked
+from warehouse.parallel import ProcessStager
 from warehouse.pipeline import run_ingest
 from warehouse.source import Listing, display_path, path_bytes, path_text
 from warehouse.state import STATE_SCHEMA, is_same_state, next_state, plan_run, rows_before
@@ -649,3 +651,146 @@ def test_a_plan_keeps_the_state_itself_until_the_kept_rows_are_needed():
     plan = plan_run(listed(touched=(b"a.md", b"c.md", b"d.md")), previous, 1)  # taken at once
     assert plan.kept_from is not previous and plan.unchanged == 7
     assert plan.take_kept().equals(previous.take([1, 2, *range(5, 10)]))
+
+
+class StagerAhead(ProcessStager):
+    """Worker processes for every chunk, however few (as for a run of 5,000 files or more),
+    and a `stage_chunks` for the run that keeps the futures it was given."""
+
+    def runs_here(self, jobs) -> bool:
+        return False
+
+    def staging(self):
+        self.given: list = []
+
+        def stage_chunks(jobs) -> list[dict]:
+            self.given += [self.submit(job) for job in jobs]
+            return [future.result() for future in self.given[-len(jobs) :]]
+
+        stage_chunks.stager = self
+        return stage_chunks
+
+
+@pytest.fixture
+def stager():
+    with StagerAhead(2) as workers:
+        yield workers
+
+
+def test_chunks_staged_ahead_are_moved_into_the_run_that_takes_the_plan(tmp_path, stager):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://x.com/a"))
+    run_ingest(source, wh)
+    for name in "bcd":
+        write(source, f"{name}.md", doc(f"https://x.com/{name}"))
+    ahead = pipeline.plan_ahead(source, wh, stager=stager, chunk_size=2)
+    ahead.thread.join()
+    submitted = list(stager.ahead.values())
+    for future in submitted:
+        future.result()
+    folder = wh.ahead / ahead.run_id
+    assert sorted(path.name for path in folder.iterdir()) == ["000000", "000001"]
+    said: list[str] = []
+    summary = run_ingest(source, wh, stage_chunks=stager.staging(), chunk_size=2, log=said.append)
+    assert any(line.endswith("its 2 chunks began staging then") for line in said), said
+    assert stager.given == submitted  # staged once, ahead
+    assert summary["run_id"] == ahead.run_id  # the id the staged rows name
+    assert (summary["files_seen"], summary["files_parsed"]) == (4, 3)
+    assert sorted(path.name for path in (wh.parts / ahead.run_id).iterdir()) == [
+        "000000",
+        "000001",
+    ]
+    assert not wh.ahead.exists()
+    assert tables(wh) == full_refresh_of(source, tmp_path)
+
+
+@pytest.mark.parametrize("differs", ["chunk_size", "max_bytes", "stager"])
+def test_chunks_staged_ahead_for_other_chunks_or_workers_are_not_taken(tmp_path, stager, differs):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    for name in "ab":
+        write(source, f"{name}.md", doc(f"https://x.com/{name}"))
+    ahead = pipeline.plan_ahead(source, wh, stager=stager, chunk_size=1)
+    ahead.thread.join()
+    options = {"chunk_size": 1, "stage_chunks": stager.staging()}
+    if differs == "stager":
+        options["stage_chunks"] = pipeline.stage_serially
+    else:
+        options[differs] = {"chunk_size": 2, "max_bytes": 10_000}[differs]
+    said: list[str] = []
+    summary = run_ingest(source, wh, log=said.append, **options)
+    assert any("(its chunks were staged ahead in other workers" in line for line in said)
+    assert summary["run_id"] != ahead.run_id and not wh.ahead.exists()
+    assert tables(wh) == full_refresh_of(source, tmp_path)
+
+
+def test_chunks_staged_ahead_of_a_plan_that_does_not_hold_are_thrown_away(tmp_path, stager):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://x.com/a"))
+    run_ingest(source, wh)
+    write(source, "c.md", doc("https://x.com/c"))
+    ahead = pipeline.plan_ahead(source, wh, stager=stager, chunk_size=1)
+    ahead.thread.join()
+    [chunk] = stager.ahead.values()
+    chunk.result()
+    key = pipeline._ahead_key(source, wh)
+    del pipeline._AHEAD[key]  # not for the other run, as if it ran in another process
+    write(source, "b.md", doc("https://x.com/b"))
+    run_ingest(source, wh)  # another run, in between, whose id is newer than the plan's
+    assert not (wh.ahead / ahead.run_id).exists()  # so it knew the plan cannot hold
+    pipeline._AHEAD[key] = ahead
+    said: list[str] = []
+    summary = run_ingest(source, wh, stage_chunks=stager.staging(), log=said.append)
+    assert any("(another run published since)" in line for line in said)
+    assert summary["run_id"] != ahead.run_id
+    assert not stager.ahead and not (wh.ahead / ahead.run_id).exists()
+    assert not (wh.parts / ahead.run_id).exists()
+    assert tables(wh)["articles"] == full_refresh_of(source, tmp_path)["articles"]
+
+
+def test_chunks_staged_ahead_go_with_a_run_that_stops_before_it(tmp_path, stager):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://x.com/a"))
+    ahead = pipeline.plan_ahead(source, wh, stager=stager)
+    ahead.thread.join()
+    assert ahead.run_id is not None and stager.ahead
+    with RunLock(wh.lock_file), pytest.raises(WarehouseLocked):
+        run_ingest(source, wh, stage_chunks=stager.staging())
+    assert not stager.ahead and not wh.ahead.exists()
+    # and one that no run took at all (the flow failed before its run)
+    ahead = pipeline.plan_ahead(source, wh, stager=stager)
+    ahead.thread.join()
+    assert stager.ahead
+    pipeline.drop_plan_ahead(source, wh)
+    assert not stager.ahead and not wh.ahead.exists() and not wh.parts.exists()
+
+
+@pytest.mark.parametrize("why", ["another source's warehouse", "a locked warehouse"])
+def test_nothing_is_staged_ahead_for_a_run_that_will_stop_or_wait(tmp_path, stager, why):
+    """A warehouse that belongs to another source: the run stops at its check. One that
+    another run holds: this one waits or stops, and workers staging ahead would slow the
+    other run. Nothing is written into the warehouse ahead of either."""
+    wh = Warehouse(tmp_path / "wh")
+    write(tmp_path / "first", "a.md", doc("https://x.com/a"))
+    run_ingest(tmp_path / "first", wh)
+    source = tmp_path / ("second" if why == "another source's warehouse" else "first")
+    write(source, "b.md", doc("https://x.com/b"))
+    with RunLock(wh.lock_file) if why == "a locked warehouse" else contextlib.nullcontext():
+        ahead = pipeline.plan_ahead(source, wh, stager=stager)
+        ahead.thread.join()
+    assert ahead.planned is not None and ahead.planned.plan.to_read.num_rows == 1
+    assert ahead.run_id is None and not stager.ahead and not wh.ahead.exists()
+    pipeline.drop_plan_ahead(source, wh)
+
+
+def test_publishing_removes_parts_staged_ahead_by_runs_that_cannot_use_them(tmp_path):
+    """A run killed while it staged ahead leaves its folder; the next run to publish removes
+    it if it is older than what it published (its plan cannot hold any more)."""
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://x.com/a"))
+    run_ingest(source, wh)
+    old, new = "20000101T000000000000Z-aaaaaa", "99990101T000000000000Z-aaaaaa"
+    for run_id in (old, new):
+        (wh.ahead / run_id / "000000.tmp").mkdir(parents=True)
+    write(source, "b.md", doc("https://x.com/b"))
+    run_ingest(source, wh)
+    assert sorted(path.name for path in wh.ahead.iterdir()) == [new]
