@@ -135,7 +135,8 @@ class ProcessStager:
             self.pool = self._new_pool()
 
     def runs_here(self, jobs: list[ChunkJob]) -> bool:
-        return _files(jobs) < INLINE_FILES
+        # chunks submitted ahead are the workers' already, however few
+        return _files(jobs) < INLINE_FILES and not any(job.part in self.ahead for job in jobs)
 
     def close(self) -> None:
         """Let the workers and the forkserver exit (idempotent): their memory (about 100 MB

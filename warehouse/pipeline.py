@@ -260,8 +260,10 @@ def _stage_ahead(ahead: PlanAhead, source: Path, warehouse: Warehouse) -> None:
     """Submit the plan's chunks to the stager, writing into `warehouse.ahead`, under the
     run id the run then takes; a run that takes the plan moves the parts into place.
 
-    Nothing is written when the chunks are few enough to stage in the run's process, when
-    the warehouse looks locked (the run would wait, or stop, and the workers would take
+    However few the files, they go to the workers (a run of fewer than
+    warehouse.parallel.INLINE_FILES stages them in its own process, but here the workers'
+    start is hidden in Prefect's too). Nothing is written
+    when the warehouse looks locked (the run would wait, or stop, and the workers would take
     the cores of the run that holds it), or when it belongs to another source (the run
     stops)."""
     planned = ahead.planned
@@ -283,7 +285,7 @@ def _stage_ahead(ahead: PlanAhead, source: Path, warehouse: Warehouse) -> None:
         ahead.max_bytes,
         where=lambda part: str(folder / part.name),
     )
-    if ahead.stager.runs_here(jobs):
+    if not jobs:
         return
     try:
         folder.mkdir(parents=True)

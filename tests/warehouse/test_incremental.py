@@ -654,11 +654,7 @@ def test_a_plan_keeps_the_state_itself_until_the_kept_rows_are_needed():
 
 
 class StagerAhead(ProcessStager):
-    """Worker processes for every chunk, however few (as for a run of 5,000 files or more),
-    and a `stage_chunks` for the run that keeps the futures it was given."""
-
-    def runs_here(self, jobs) -> bool:
-        return False
+    """With a `stage_chunks` for the run that keeps the futures it was given."""
 
     def staging(self):
         self.given: list = []

@@ -145,3 +145,19 @@ def test_a_worker_whose_forkserver_died_before_it_started_ends_at_once():
         timeout=60,
     )
     assert done.returncode == -15  # SIGTERM, at once rather than after the minute
+
+
+def test_chunks_submitted_ahead_are_staged_in_the_workers_however_few(tmp_path):
+    """A run stages fewer than INLINE_FILES files in its own process, but not chunks the
+    workers took ahead: they would be written twice, at once."""
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.md").write_text("---\ntitle: A\nwebUrl: https://x.com/a\n---\n")
+    chunk = job(source, tmp_path / "part", ["a.md"])
+    with ProcessStager(1) as stager:
+        assert stager.runs_here([chunk])
+        stager.submit_ahead([chunk])
+        assert not stager.runs_here([chunk])
+        future = stager.ahead[chunk.part]
+        assert stager.submit(chunk) is future and not stager.ahead
+        assert future.result()["parsed"] == 1
