@@ -94,7 +94,6 @@ class ProcessStager:
         start_forkserver()
         self.workers = workers or default_workers()
         self.pool = self._new_pool()
-        self.used = False
         self.ahead: dict[str, Future] = {}  # by part id: chunks submitted ahead of their run
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -107,14 +106,12 @@ class ProcessStager:
 
     def submit(self, job: ChunkJob) -> Future:
         """A future of the chunk's counts; a chunk submitted ahead is not staged again."""
-        self.used = True
         ahead = self.ahead.pop(job.part, None)
         return ahead if ahead is not None else self.pool.submit(stage_chunk, job)
 
     def submit_ahead(self, jobs: list[ChunkJob]) -> None:
         """Start staging a run's chunks before the run asks for them (see
         warehouse.pipeline.plan_ahead); `submit` then gives each one's future."""
-        self.used = True
         for job in jobs:
             self.ahead[job.part] = self.pool.submit(stage_chunk, job)
 
@@ -144,8 +141,9 @@ class ProcessStager:
         self.pool.shutdown(wait=True, cancel_futures=True)
         server = forkserver._forkserver  # private, but there since 3.8 (its tests use it);
         # tests/warehouse/test_parallel.py checks these two names
-        if not self.used and server._forkserver_pid is not None:
-            # never used (a small run parsed in-process): no need to wait for its imports
+        if server._forkserver_pid is not None:
+            # ended at once, with its workers gone: neither waited for its imports (never
+            # used, a small run parsed in-process) nor for its interpreter's exit (0.1 s)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(server._forkserver_pid, signal.SIGTERM)
         server._stop()
