@@ -90,10 +90,18 @@ def run_ingest(
             claim(warehouse, source, full_refresh)
             before = published_snapshot(warehouse)
             clock = time.perf_counter()
-            planned = _planned_ahead(ahead, before, full_refresh, options) if ahead else None
+            # the plan stays in `ahead` for _run to take: no frame here holds it through
+            # the build (at 500,000 files, the state itself when it keeps nearly all of it)
+            holds = ahead is not None and _plan_holds(ahead, before, full_refresh, options)
             waited = time.perf_counter() - clock
             run = _recorded_run(
-                source, warehouse, full_refresh, flow_run_id, planned, waited, options
+                source,
+                warehouse,
+                full_refresh,
+                flow_run_id,
+                ahead if holds else None,
+                waited,
+                options,
             )
             remove_stale(warehouse, keep_snapshots, previous=before)
     finally:
@@ -107,15 +115,16 @@ def _recorded_run(
     warehouse: Warehouse,
     full_refresh: bool,
     flow_run_id: str | None,
-    planned: PlannedRun | None,
+    ahead: PlanAhead | None,
     waited: float,
     options: dict,
 ) -> dict:
-    """The run, recorded in load_runs as running, then as it ended."""
+    """The run, recorded in load_runs as running, then as it ended; `ahead` holds the plan
+    made ahead, if the run takes it."""
     started = dt.datetime.now(dt.UTC)
     run_id = new_run_id(started)
-    if planned and planned.run_id:  # staged ahead: the run began then, under that id
-        run_id, started = planned.run_id, planned.run_started
+    if ahead and ahead.run_id:  # staged ahead: the run began then, under that id
+        run_id, started = ahead.run_id, ahead.planned.run_started
     run = {
         "run_id": run_id,
         "started_at": started,
@@ -131,7 +140,7 @@ def _recorded_run(
         except (OSError, pa.ArrowException) as exc:  # only a saving: the run goes on
             log = options.get("log") or partial(print, file=sys.stderr)
             log(f"run files not merged into a history: {exc}")
-        run.update(_run(source, warehouse, run_id, full_refresh, planned, waited, **options))
+        run.update(_run(source, warehouse, run_id, full_refresh, ahead, waited, **options))
         run["status"] = "succeeded"
     except BaseException as exc:
         run.update(status="failed", error=f"{type(exc).__name__}: {exc}")
@@ -322,15 +331,12 @@ def _take_plan_ahead(source: Path | str, warehouse: Warehouse) -> PlanAhead | No
     return _AHEAD.pop(_ahead_key(source, warehouse), None)
 
 
-def _planned_ahead(
-    ahead: PlanAhead, snapshot: str | None, full_refresh: bool, options: dict
-) -> PlannedRun | None:
-    """The plan made ahead, if it still holds for a run of `options` with `snapshot`
-    published (see plan_ahead); else None, and says why."""
+def _plan_holds(ahead: PlanAhead, snapshot: str | None, full_refresh: bool, options: dict) -> bool:
+    """Whether the plan made ahead still holds for a run of `options` with `snapshot`
+    published (see plan_ahead); if not, it is dropped, and the run says why."""
     log = options.get("log") or _quiet
     ahead.thread.join()
-    # the run holds the plan from here on, and lets go of each part when done with it
-    planned, ahead.planned = ahead.planned, None
+    planned = ahead.planned
     if planned is None:
         why = f"it failed: {type(ahead.error).__name__}: {ahead.error}"
     elif ahead.full_refresh != full_refresh:
@@ -348,9 +354,10 @@ def _planned_ahead(
     else:
         staged = f"; its {len(planned.jobs)} chunks began staging then" if planned.jobs else ""
         log(f"listed the source ahead of the run, in {planned.seconds:.2f} s{staged}")
-        return planned
+        return True
+    ahead.planned = None
     log(f"listing the source again: the plan made ahead of the run does not hold ({why})")
-    return None
+    return False
 
 
 def _let_go(ahead: PlanAhead, warehouse: Warehouse) -> None:
@@ -411,7 +418,7 @@ def _run(
     warehouse: Warehouse,
     run_id: str,
     full_refresh: bool,
-    planned: PlannedRun | None,
+    ahead: PlanAhead | None,
     waited: float,
     *,
     storage_options: dict | None = None,
@@ -423,13 +430,16 @@ def _run(
     part_location: Callable[[Path], str] = str,
     fetch_parts: Callable[[list[Path]], None] = lambda folders: None,
 ) -> dict:
-    """List (unless `planned` ahead), plan, stage and publish: the run itself, inside
+    """List (unless planned `ahead`), plan, stage and publish: the run itself, inside
     run_ingest's lock and record, after it `waited` that long for the plan made ahead.
 
     The source is read with `storage_options` when it is a URL. Chunks write their parts
     where `part_location(folder)` says (the folder itself, or a URL for workers that cannot
     see it); `fetch_parts` then brings them into the folders."""
     clock = time.perf_counter() - waited
+    planned = None
+    if ahead is not None:  # taken: the run lets go of each part of it when done with it
+        planned, ahead.planned = ahead.planned, None
     if planned is None:
         planned = plan_source(source, warehouse, full_refresh, storage_options)
     plan, before, files_seen = planned.plan, planned.before, planned.files_seen

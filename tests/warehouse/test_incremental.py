@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import shutil
 import time
+import weakref
 from pathlib import Path
 
 import pyarrow as pa
@@ -553,6 +555,30 @@ def test_a_plan_made_ahead_is_taken_by_the_run(tmp_path, monkeypatch):
     assert (summary["files_seen"], summary["files_parsed"]) == (2, 1)
     assert tables(wh) == full_refresh_of(source, tmp_path)
     assert pipeline._ahead_key(source, wh) not in pipeline._AHEAD
+
+
+def test_no_one_holds_the_plan_made_ahead_once_the_run_publishes(tmp_path, monkeypatch):
+    """Its kept rows, or the state itself, are not held through the build: at 500,000
+    files the peaks of runs with a plan made ahead rose by about 35 MB while a frame held
+    it."""
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://x.com/a"))
+    run_ingest(source, wh)
+    write(source, "b.md", doc("https://x.com/b"))
+    ahead = pipeline.plan_ahead(source, wh)
+    ahead.thread.join()
+    planned = weakref.ref(ahead.planned)
+    held: list[bool] = []
+    real = pipeline.publish
+
+    def publish(*args, **kwargs):
+        gc.collect()
+        held.append(planned() is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "publish", publish)
+    run_ingest(source, wh)
+    assert held == [False]
 
 
 def test_a_plan_made_before_another_run_published_is_made_again(tmp_path, monkeypatch):
