@@ -352,7 +352,8 @@ def _plan_holds(ahead: PlanAhead, snapshot: str | None, full_refresh: bool, opti
     ):
         why = "its chunks were staged ahead in other workers or chunks than the run's"
     else:
-        staged = f"; its {len(planned.jobs)} chunks began staging then" if planned.jobs else ""
+        chunks = len(planned.jobs or ())
+        staged = f"; its {chunks} chunk{'s' * (chunks > 1)} began staging then" if chunks else ""
         log(f"listed the source ahead of the run, in {planned.seconds:.2f} s{staged}")
         return True
     ahead.planned = None
