@@ -196,13 +196,12 @@ def _plan_ahead(
 
 
 def _drop_plan_ahead(source: str, warehouse: str) -> None:
-    """See warehouse.pipeline.drop_plan_ahead."""
+    """See warehouse.pipeline.drop_plan_ahead (nothing to drop for object storage, where
+    nothing is planned ahead)."""
     from warehouse import Warehouse
-    from warehouse.objects import is_url
     from warehouse.pipeline import drop_plan_ahead
 
-    if not (is_url(source) or is_url(warehouse)):
-        drop_plan_ahead(Path(source), Warehouse(Path(warehouse)))
+    drop_plan_ahead(Path(source), Warehouse(Path(warehouse)))
 
 
 def _start_temporary_server():

@@ -123,8 +123,8 @@ def _recorded_run(
     made ahead, if the run takes it."""
     started = dt.datetime.now(dt.UTC)
     run_id = new_run_id(started)
-    if ahead and ahead.run_id:  # staged ahead: the run began then, under that id
-        run_id, started = ahead.run_id, ahead.planned.run_started
+    if ahead and ahead.planned.jobs:  # staged ahead: the run began then, under that id
+        run_id, started = ahead.run_id, ahead.run_started
     run = {
         "run_id": run_id,
         "started_at": started,
@@ -161,10 +161,8 @@ class PlannedRun:
     files_seen: int
     started: float  # time.monotonic() when planning began
     seconds: float  # how long it took
-    # Set when the chunks began staging ahead of the run (see plan_ahead): the run's id, which
-    # the staged rows name, when that began, and the jobs, writing into warehouse.ahead.
-    run_id: str | None = None
-    run_started: dt.datetime | None = None
+    # the jobs, writing into warehouse.ahead, once the chunks began staging ahead of the run
+    # (see plan_ahead)
     jobs: list[ChunkJob] | None = None
 
 
@@ -207,12 +205,14 @@ class PlanAhead:
     thread: threading.Thread | None = None
     planned: PlannedRun | None = None
     error: Exception | None = None
-    # staging ahead: the stager and how the chunks were made; the run id once it wrote
-    # (kept here after the run took `planned`, to remove what is left)
+    # staging ahead: the stager and how the chunks were made; once it wrote, the run id the
+    # staged rows name and when staging began (kept here after the run took `planned`, to
+    # remove what is left)
     stager: ProcessStager | None = None
     chunk_size: int = DEFAULT_CHUNK_SIZE
     max_bytes: int = DEFAULT_MAX_BYTES
     run_id: str | None = None
+    run_started: dt.datetime | None = None
 
 
 # Plannings started ahead of their run, by source and warehouse folder, until the run takes
@@ -300,17 +300,15 @@ def _stage_ahead(ahead: PlanAhead, source: Path, warehouse: Warehouse) -> None:
         folder.mkdir(parents=True)
     except OSError:
         return  # the run says what is wrong with the warehouse folder
-    ahead.run_id = run_id  # from here on, _let_go removes the folder
+    ahead.run_id, ahead.run_started = run_id, started  # from here, _let_go removes the folder
     ahead.stager.submit_ahead(jobs)
-    planned.run_id, planned.run_started, planned.jobs = run_id, started, jobs
+    planned.jobs = jobs
     planned.plan.to_read = planned.plan.to_read.schema.empty_table()  # the jobs hold it
 
 
 def stager_ahead(source: Path | str, warehouse: Warehouse) -> ProcessStager | None:
     """The stager a plan made ahead for this run submits its chunks to, if any: the run
     must stage with that one to take them."""
-    if is_url(source) or warehouse.url is not None:
-        return None
     ahead = _AHEAD.get(_ahead_key(source, warehouse))
     return ahead.stager if ahead else None
 
@@ -326,8 +324,6 @@ def drop_plan_ahead(source: Path | str, warehouse: Warehouse) -> None:
 
 
 def _take_plan_ahead(source: Path | str, warehouse: Warehouse) -> PlanAhead | None:
-    if is_url(source) or warehouse.url is not None:
-        return None
     return _AHEAD.pop(_ahead_key(source, warehouse), None)
 
 
@@ -378,7 +374,11 @@ def _quiet(message: str) -> None:
     pass
 
 
-def _ahead_key(source: Path | str, warehouse: Warehouse) -> tuple[str, str]:
+def _ahead_key(source: Path | str, warehouse: Warehouse) -> tuple[str, str] | None:
+    """None for an object-store source or warehouse, never planned ahead (and a `s3://`
+    source is not a local path to make absolute)."""
+    if is_url(source) or warehouse.url is not None:
+        return None
     return os.path.abspath(source), os.path.abspath(warehouse.root)
 
 

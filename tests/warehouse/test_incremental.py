@@ -539,6 +539,14 @@ def count_listings(monkeypatch) -> list[int]:
     return listings
 
 
+def published_a(tmp_path: Path) -> tuple[Path, Warehouse]:
+    """A source of one file, a.md, and a warehouse that published it."""
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    write(source, "a.md", doc("https://x.com/a"))
+    run_ingest(source, wh)
+    return source, wh
+
+
 def test_a_plan_made_ahead_is_taken_by_the_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative paths, as `newsfront run examples/corpus` gives
     source, wh = Path("src"), Warehouse(Path("wh"))
@@ -561,9 +569,7 @@ def test_no_one_holds_the_plan_made_ahead_once_the_run_publishes(tmp_path, monke
     """Its kept rows, or the state itself, are not held through the build: at 500,000
     files the peaks of runs with a plan made ahead rose by about 35 MB while a frame held
     it."""
-    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
-    write(source, "a.md", doc("https://x.com/a"))
-    run_ingest(source, wh)
+    source, wh = published_a(tmp_path)
     write(source, "b.md", doc("https://x.com/b"))
     ahead = pipeline.plan_ahead(source, wh)
     ahead.thread.join()
@@ -585,9 +591,7 @@ def test_a_plan_made_before_another_run_published_is_made_again(tmp_path, monkey
     """Planned before b.md came and another run published it, the plan would read c.md and
     publish a state without b.md: the run plans again against the state it holds the lock
     on."""
-    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
-    write(source, "a.md", doc("https://x.com/a"))
-    run_ingest(source, wh)
+    source, wh = published_a(tmp_path)
     write(source, "c.md", doc("https://x.com/c"))
     ahead = pipeline.plan_ahead(source, wh)
     ahead.thread.join()
@@ -615,9 +619,7 @@ def test_a_plan_made_before_another_run_published_is_made_again(tmp_path, monkey
     ],
 )
 def test_a_plan_made_ahead_that_does_not_hold_is_made_again(tmp_path, monkeypatch, why):
-    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
-    write(source, "a.md", doc("https://x.com/a"))
-    run_ingest(source, wh)
+    source, wh = published_a(tmp_path)
     write(source, "b.md", doc("https://x.com/b"))
     with monkeypatch.context() as patched:
         if why.startswith("it failed"):
@@ -638,9 +640,7 @@ def test_a_plan_made_ahead_that_does_not_hold_is_made_again(tmp_path, monkeypatc
 
 
 def test_a_plan_made_ahead_goes_with_a_run_that_stops_before_it(tmp_path):
-    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
-    write(source, "a.md", doc("https://x.com/a"))
-    run_ingest(source, wh)
+    source, wh = published_a(tmp_path)
     pipeline.plan_ahead(source, wh)
     with RunLock(wh.lock_file), pytest.raises(WarehouseLocked):
         run_ingest(source, wh)
@@ -700,9 +700,7 @@ def stager():
 
 
 def test_chunks_staged_ahead_are_moved_into_the_run_that_takes_the_plan(tmp_path, stager):
-    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
-    write(source, "a.md", doc("https://x.com/a"))
-    run_ingest(source, wh)
+    source, wh = published_a(tmp_path)
     for name in "bcd":
         write(source, f"{name}.md", doc(f"https://x.com/{name}"))
     ahead = pipeline.plan_ahead(source, wh, stager=stager, chunk_size=2)
@@ -746,9 +744,7 @@ def test_chunks_staged_ahead_for_other_chunks_or_workers_are_not_taken(tmp_path,
 
 
 def test_chunks_staged_ahead_of_a_plan_that_does_not_hold_are_thrown_away(tmp_path, stager):
-    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
-    write(source, "a.md", doc("https://x.com/a"))
-    run_ingest(source, wh)
+    source, wh = published_a(tmp_path)
     write(source, "c.md", doc("https://x.com/c"))
     ahead = pipeline.plan_ahead(source, wh, stager=stager, chunk_size=1)
     ahead.thread.join()
@@ -767,6 +763,26 @@ def test_chunks_staged_ahead_of_a_plan_that_does_not_hold_are_thrown_away(tmp_pa
     assert not stager.ahead and not (wh.ahead / ahead.run_id).exists()
     assert not (wh.parts / ahead.run_id).exists()
     assert tables(wh)["articles"] == full_refresh_of(source, tmp_path)["articles"]
+
+
+def test_a_plan_whose_chunks_could_not_be_submitted_ahead_is_staged_by_the_run(tmp_path):
+    """The plan stands; the run stages its files itself, under an id and start of its own."""
+
+    class Refusing(StagerAhead):
+        def submit_ahead(self, jobs):
+            raise RuntimeError("the pool is broken")
+
+    source, wh = published_a(tmp_path)
+    write(source, "b.md", doc("https://x.com/b"))
+    with Refusing(1) as stager:
+        ahead = pipeline.plan_ahead(source, wh, stager=stager)
+        ahead.thread.join()
+        assert ahead.run_id is not None and ahead.planned.jobs is None
+        summary = run_ingest(source, wh, stage_chunks=stager.staging())
+    assert summary["run_id"] != ahead.run_id and summary["started_at"] is not None
+    assert (summary["files_seen"], summary["files_parsed"]) == (2, 1)
+    assert not wh.ahead.exists()
+    assert tables(wh) == full_refresh_of(source, tmp_path)
 
 
 def test_chunks_staged_ahead_go_with_a_run_that_stops_before_it(tmp_path, stager):
@@ -807,9 +823,7 @@ def test_nothing_is_staged_ahead_for_a_run_that_will_stop_or_wait(tmp_path, stag
 def test_publishing_removes_parts_staged_ahead_by_runs_that_cannot_use_them(tmp_path):
     """A run killed while it staged ahead leaves its folder; the next run to publish removes
     it if it is older than what it published (its plan cannot hold any more)."""
-    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
-    write(source, "a.md", doc("https://x.com/a"))
-    run_ingest(source, wh)
+    source, wh = published_a(tmp_path)
     old, new = "20000101T000000000000Z-aaaaaa", "99990101T000000000000Z-aaaaaa"
     for run_id in (old, new):
         (wh.ahead / run_id / "000000.tmp").mkdir(parents=True)
