@@ -115,8 +115,9 @@ TABLES: dict[str, str] = {
 # limit, so an unusual corpus is slower, not failed.
 MEMORY_LIMITS = ("256MB", "512MB", "1GB", "2GB", "4GB", "8GB")
 # Row groups of 32K rows let DuckDB scan a table on every core (measured: the benchmark
-# queries on views went from up to 1.7x to about 1.3x of native tables).
-PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 32768"
+# queries on views went from up to 1.7x to about 1.3x of native tables). zstd's level 1
+# rather than its default 3: 0.1 s less of a 1 s build at 100,000 files, for files 1% larger.
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 32768"
 
 
 # Tables whose rows a patch makes again only for the changed keys, with the column that
