@@ -35,23 +35,22 @@ from warehouse.state import has_current_layout, state_parts
 # source_path in byte order (DuckDB compares strings byte by byte, as UTF-8): rank 1.
 WINNER_RANK = """row_number() OVER (
     PARTITION BY url_key ORDER BY published_at DESC NULLS LAST, source_path DESC)"""
-# A build keeps the current staged rows (`stg_<name>`) of all but the losers: few, so the
-# filter is a small hash table that the rows stream past. (Joining every row with the
-# winners, and sorting the tables, took 0.5 s more of a 1.6 s build at 100,000 files.)
+# A build keeps the current staged rows (`stg_<name>`) but the losers': they are few, so
+# the filter is a small hash table that the rows stream past, as is that of `stg_<name>`.
+# (Before, every staged row was joined with a table of winners as large as itself, by a
+# hash of its part, and the tables were sorted: 0.5 s more of a 1.6 s build at 100,000
+# files. Filtering the parts before those sorts had doubled a rebuild after a change.)
 BUILD_WINNER_VIEW = "SELECT * FROM stg_{name} ANTI JOIN losers USING (source_path)"
-# A patch finds the winners of the few url_keys it touched among all staged rows
-# (`all_<name>`), with a hash of their part, without filtering the parts first: that filter
-# doubled the patch of `articles` (0.56 s to 1.1 s at 100,000 files), and the part's
-# 36-character name in this hash table made it run out of 256 MB at 500,000 files. The
-# parts' hashes are checked to be distinct (_check_part_hashes), so the match stays exact.
+# A patch's winners are few: their rows are found among all staged rows (`all_<name>`) by
+# source_path and a hash of their part. The parts' hashes are checked to be distinct
+# (_check_part_hashes), so the match stays exact.
 PATCH_WINNER_VIEW = """SELECT t.* FROM all_{name} t SEMI JOIN winners w
     ON t.source_path = w.source_path AND hash(t.part) = w.part_hash"""
 
 # Each published table's query, over the winners' staged rows (`win_<name>`: see
 # _winner_views). The tables of every file have a `{changed}` slot, for the filter of a
 # patch (see _patch); a build leaves it empty. (Slots are filled by replace, not format: SQL
-# may hold braces.) The tables by article are in no set order: a build writes them in the
-# order of the parts, a patch appends its rows.
+# may hold braces.) Only an ORDER BY gives a table an order: see _with_memory_limits.
 TABLES: dict[str, str] = {
     "articles": """
         SELECT article_id, url_key, title, excerpt, category, type, published_at,
@@ -346,7 +345,7 @@ def _patch(con, parts, state_file, previous, snapshot_dir, patch_limit) -> dict[
             f"SELECT * FROM new_{table}",
         ):
             counts[table] = _link_table(con, previous, snapshot_dir, table)
-        else:  # the earlier rows of the unchanged keys, in their order, then the new ones
+        else:  # the earlier rows of the unchanged keys, and the new ones
             merged = (
                 f"SELECT * FROM ({earlier}) ANTI JOIN {changed_keys} "
                 f"USING ({key}) UNION ALL SELECT * FROM new_{table}"
@@ -394,7 +393,7 @@ def _link_table(con, previous: Path, snapshot_dir: Path, table: str) -> int:
 
 def _write_delta(con, previous, snapshot_dir, table, rows, changed_keys) -> int:
     """Link the base of `table` from `previous`; write its delta (the earlier delta's rows
-    of unchanged keys, then `rows`) and its deleted rows (the base's row numbers, earlier
+    of unchanged keys, and `rows`) and its deleted rows (the base's row numbers, earlier
     ones and those of `changed_keys`); return its row count. Used for DELTA_TABLES."""
     key = PATCHED_TABLES[table]
     base = snapshot_dir / f"{table}.parquet"
@@ -504,7 +503,7 @@ def _define_staged_views(
             f"CREATE OR REPLACE TEMP VIEW all_{name} AS {' UNION ALL BY NAME '.join(selects)}"
         )
         # the current rows: one filter over all parts (a union of filtered and unfiltered
-        # scans made the sorts that follow run out of 256 MB at 500,000 files)
+        # scans ran out of 256 MB at 500,000 files, when the tables were sorted)
         current = " ANTI JOIN superseded USING (source_path, part)" if filtered else ""
         con.execute(f"CREATE OR REPLACE TEMP VIEW stg_{name} AS SELECT * FROM all_{name}{current}")
 
@@ -612,7 +611,8 @@ def _register_clusters(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _compact(con: duckdb.DuckDBPyConnection, part_dir: Path) -> None:
-    """Rewrite the current staged rows as one part named after its folder."""
+    """Rewrite the current staged rows as one part named after its folder (in lz4, as the
+    workers write theirs: see warehouse.staging.write_part)."""
     part = f"{part_dir.parent.name}/{part_dir.name}"
     tmp = part_dir.with_name(part_dir.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
@@ -620,7 +620,7 @@ def _compact(con: duckdb.DuckDBPyConnection, part_dir: Path) -> None:
         target = _sql_str(str(tmp / f"{name}.parquet"))
         con.execute(
             f"COPY (SELECT * REPLACE ({_sql_str(part)} AS part) FROM stg_{name} "
-            f"ORDER BY source_path) TO {target} (FORMAT parquet, COMPRESSION zstd)"
+            f"ORDER BY source_path) TO {target} (FORMAT parquet, COMPRESSION lz4)"
         )
     tmp.rename(part_dir)
 
