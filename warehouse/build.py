@@ -255,22 +255,26 @@ def _patch(con, parts, state_file, previous, snapshot_dir, patch_limit) -> dict[
         "SELECT (SELECT count(*) FROM new_state), (SELECT count(*) FROM "
         "(SELECT source_path FROM gone UNION SELECT source_path FROM came))"
     ).fetchall()[0]
-    gone_parts = [row[0] for row in con.execute("SELECT DISTINCT part FROM gone").fetchall()]
+    side_parts = {
+        side: [row[0] for row in con.execute(f"SELECT DISTINCT part FROM {side}").fetchall()]
+        for side in ("gone", "came")
+    }
     if changed_files + _patched_rows(previous) > patch_limit * files or not all(
-        (parts / part / "articles.parquet").exists() for part in gone_parts
+        (parts / part / "articles.parquet").exists() for part in side_parts["gone"]
     ):
         return None
     filtered = _staged_views(con, parts, state_file)
-    # url_keys whose files changed: only their winners can change
-    gone_keys = (
-        f"SELECT url_key, article_id FROM {_read_parquet(parts, gone_parts, 'articles')} "
-        "SEMI JOIN gone USING (source_path, part) UNION "
-        if gone_parts
-        else ""
-    )
+    # url_keys whose files changed: only their winners can change. Each side reads only the
+    # parts its files are in (`came`: this run's, where all parts took 15 ms more)
+    keys = [
+        f"SELECT url_key, article_id FROM {_read_parquet(parts, names, 'articles')} "
+        f"SEMI JOIN {side} USING (source_path, part)"
+        for side, names in side_parts.items()
+        if names
+    ]
     con.execute(
-        f"CREATE TEMP TABLE touched AS {gone_keys}"
-        "SELECT url_key, article_id FROM all_articles SEMI JOIN came USING (source_path, part)"
+        "CREATE TEMP TABLE touched AS "
+        + (" UNION ".join(keys) or "SELECT url_key, article_id FROM all_articles WHERE false")
     )
     # the current articles of those url_keys: one scan of the staged rows for all that follows
     con.execute(
