@@ -107,7 +107,16 @@ def write_state(warehouse: Warehouse, run_id: str, state: pa.Table) -> None:
     building = _building(warehouse, run_id)
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
-    pq.write_table(state, building / "state.parquet")
+    # Uncompressed, dictionaries only where values repeat (paths and hashes never do):
+    # written by every run and read by the next, it took 20 ms to write at 100,000 files
+    # against 47 ms with pyarrow's defaults, and DuckDB read it in 14.5 ms against 20.7 ms,
+    # for 13.5 MB against 9.8 MB.
+    pq.write_table(
+        state,
+        building / "state.parquet",
+        compression="none",
+        use_dictionary=["outcome", "rejection", "part"],
+    )
 
 
 def publish(
