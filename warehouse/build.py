@@ -513,8 +513,9 @@ def _define_staged_views(
 
 
 def _winner_views(con: duckdb.DuckDBPyConnection, query: str) -> None:
-    """Views `win_<name>`: the staged rows of the winning files, by `query`."""
-    for name in STAGED_SCHEMAS:
+    """Views `win_<name>`: the staged rows of the winning files, by `query`, for the staged
+    tables an article's rows come from (issues and rejections are kept for every file)."""
+    for name in ("articles", "topics", "related", "images"):
         con.execute(f"CREATE OR REPLACE TEMP VIEW win_{name} AS {query.replace('{name}', name)}")
 
 
