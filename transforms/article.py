@@ -61,10 +61,13 @@ IMAGE_FIELDS: Spec = {
 PROVIDER_FIELDS: Spec = {"name": ("name", to_text), "domain": ("domain", to_text)}
 
 
-# The columns each spec fills, in order, computed once.
-_COLUMNS = {
-    id(spec): tuple(column for column, _ in spec.values())
-    for spec in (ARTICLE_FIELDS, RELATED_FIELDS, IMAGE_FIELDS, PROVIDER_FIELDS)
+# Per spec, computed once: the row with every column it fills, all None; and its text fields,
+# key -> column, which `scalars` converts inline, being most of the values of a file.
+_SPECS = (ARTICLE_FIELDS, RELATED_FIELDS, IMAGE_FIELDS, PROVIDER_FIELDS)
+_EMPTY_ROWS = {id(spec): dict.fromkeys(column for column, _ in spec.values()) for spec in _SPECS}
+_TEXT_FIELDS = {
+    id(spec): {key: column for key, (column, convert) in spec.items() if convert is to_text}
+    for spec in _SPECS
 }
 
 
@@ -91,8 +94,12 @@ class _Collector:
 
     def scalars(self, mapping: dict, spec: Spec, prefix: str, structural: tuple = ()) -> dict:
         """Convert the spec's keys; unknown keys go to `extra` under their path."""
-        row = dict.fromkeys(_COLUMNS[id(spec)])
+        row = _EMPTY_ROWS[id(spec)].copy()
+        text_fields = _TEXT_FIELDS[id(spec)]
         for key, value in mapping.items():
+            if type(value) is str and key in text_fields:
+                row[text_fields[key]] = value or None  # what to_text gives, without the call
+                continue
             field = spec.get(key)
             if field is not None:
                 column, convert = field
@@ -154,7 +161,9 @@ def parse_article(raw: bytes, fast: bool = True) -> ParsedArticle:
         )
         # Resolved to related_article_id once every article's url_key is known.
         row["web_url_key"] = url_key(row["web_url"]) if row["web_url"] else None
-        related.append({"article_id": aid, "position": position, **row})
+        row["article_id"] = aid
+        row["position"] = position
+        related.append(row)
         images += _images(item.get("images"), path + ".images", aid, position, out)
 
     article.update(
@@ -234,7 +243,8 @@ def _images(value, path: str, aid: str, related_position: int | None, out: _Coll
         if row["url"] is None:
             out.issue(item_path, "missing_url", item)
             continue
-        rows.append(
-            {"article_id": aid, "related_position": related_position, "position": position, **row}
-        )
+        row["article_id"] = aid
+        row["related_position"] = related_position
+        row["position"] = position
+        rows.append(row)
     return rows

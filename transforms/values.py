@@ -19,6 +19,7 @@ _INTEGER = re.compile(r"[+-]?[0-9]+(?:\.0*)?")
 _INT64 = (-(2**63), 2**63 - 1)
 _TRUE = frozenset(("true", "yes", "on", "1"))
 _FALSE = frozenset(("false", "no", "off", "0"))
+_BOOLEANS = dict.fromkeys(_TRUE, True) | dict.fromkeys(_FALSE, False)
 
 
 def is_missing(value: object) -> bool:
@@ -49,9 +50,12 @@ def to_text(value: object) -> Converted:
 
 
 def to_integer(value: object) -> Converted:
-    if type(value) is str and _INTEGER.fullmatch(value):  # the common case first
-        number = int(value.partition(".")[0])
-        return (number, None) if _INT64[0] <= number <= _INT64[1] else (None, "not_an_integer")
+    if type(value) is str:  # the common cases first: this runs for several values of a file
+        if value.isascii() and value.isdigit() and len(value) < 19:  # 18 digits always fit
+            return int(value), None
+        if _INTEGER.fullmatch(value):
+            number = int(value.partition(".")[0])
+            return (number, None) if _INT64[0] <= number <= _INT64[1] else (None, "not_an_integer")
     if is_missing(value):
         return None, None
     if is_container(value):
@@ -71,6 +75,8 @@ def to_integer(value: object) -> Converted:
 
 
 def to_boolean(value: object) -> Converted:
+    if type(value) is str and value in _BOOLEANS:  # the common case first: a word as listed
+        return _BOOLEANS[value], None
     if is_missing(value):
         return None, None
     if is_container(value):
@@ -90,12 +96,14 @@ def to_boolean(value: object) -> Converted:
 
 def to_timestamp(value: object) -> Converted:
     """ISO 8601 as `datetime.fromisoformat` reads it, or RFC 2822; always returned in UTC."""
-    if is_missing(value):
-        return None, None
-    if is_container(value):
-        return None, "wrong_shape"
     moment: dt.datetime | None = None
-    if isinstance(value, dt.datetime):
+    if type(value) is str and value:  # the common case first
+        moment = _parse_timestamp(value)
+    elif is_missing(value):
+        return None, None
+    elif is_container(value):
+        return None, "wrong_shape"
+    elif isinstance(value, dt.datetime):
         moment = value
     elif isinstance(value, dt.date):
         moment = dt.datetime.combine(value, dt.time())

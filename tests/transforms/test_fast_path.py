@@ -13,7 +13,7 @@ from tests.transforms.test_fuzz import mutated_seed
 from transforms.article import parse_article
 from transforms.errors import Rejection
 from transforms.frontmatter import decode, split_front_matter
-from transforms.yaml_fast import load_yaml_fast
+from transforms.yaml_fast import _ANY_SUSPECT, _has_suspect, load_yaml_fast
 from transforms.yaml_strings import load_yaml
 
 SUITE = SHARED / "testdata" / "yaml-test-suite"
@@ -191,3 +191,21 @@ def test_a_quoted_key_that_looks_like_a_typed_value_keeps_its_text():
 def test_a_document_marker_at_the_start_is_left_to_the_exact_reader():
     assert load_yaml_fast("...\na: 1\n") is None
     assert load_yaml_fast("--- \na: 1\n") is None
+
+
+# Text drawn mostly from the characters the screen is about: every ASCII one, C1 controls,
+# the line and paragraph separators, BOM and non-characters, lone surrogates, and ordinary
+# letters beyond ASCII on either side of them.
+SCREENED = st.text(
+    st.one_of(
+        st.characters(max_codepoint=0x17F),
+        st.sampled_from("\u2028\u2029\ufeff\ufffe\uffff\ud800\udfff’“é中😀"),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=SCREENED)
+def test_the_fast_screen_finds_what_the_regex_finds(text):
+    assert _has_suspect(text) == (_ANY_SUSPECT.search(text) is not None)
