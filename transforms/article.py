@@ -1,6 +1,8 @@
 """From a front matter mapping to the rows of one article (contract sections 2 to 4).
 
 `parse_article` is the whole parsing layer for one file: bytes in, rows out, or a Rejection.
+It is `read_article` (every check that can reject the file) then `article_rows`; a chunk of
+files read by `read_article` may instead be made into rows at once by `transforms.batch`.
 """
 
 from __future__ import annotations
@@ -129,25 +131,55 @@ class _Collector:
         return []
 
 
+@dataclass(frozen=True)
+class ArticleDocument:
+    """A file read and identified as an article: what its rows are made from."""
+
+    data: dict  # the front matter mapping
+    body: str | None
+    format: str  # "yaml", "toml" or "json"
+    url_key: str
+    identity_url: str  # the URL url_key comes from
+    article_id: str
+
+
 def parse_article(raw: bytes, fast: bool = True) -> ParsedArticle:
     """Parse one file's bytes into its rows, or raise Rejection.
 
     Rows carry no source path: the caller knows which file it read. `fast=False` reads YAML
     with the exact reader only (the fast path must give the same rows; tests compare them).
     """
-    data, body = read_document(raw, fast)
+    return article_rows(read_article(raw, fast))
+
+
+def read_article(raw: bytes, fast: bool = True) -> ArticleDocument:
+    """Read one file's front matter and identity, or raise Rejection: every check of the
+    contract's section 5 runs here, so a file read this far is an article."""
+    return identify(*read_document(raw, fast))
+
+
+def identify(data: dict, body: str | None, format: str) -> ArticleDocument:
+    """A front matter mapping with its identity, or Rejection (`missing_required`)."""
     key, identity_url = _identity(data)
-    aid = article_id(key)
+    return ArticleDocument(data, body, format, key, identity_url, article_id(key))
+
+
+def article_rows(document: ArticleDocument) -> ParsedArticle:
+    """Every row of one article, with its field issues. `transforms.batch` makes the same
+    rows for many clean documents at once."""
+    data, aid = document.data, document.article_id
     out = _Collector()
 
     article = out.scalars(data, ARTICLE_FIELDS, "", ("provider", "topics", "images", "related"))
     article["provider_name"], article["provider_domain"] = _provider(
-        data.get("provider"), "provider", identity_url, out
+        data.get("provider"), "provider", document.identity_url, out
     )
+    pairs, problems = topic_rows(data.get("topics"))
     topics = [
-        {"article_id": aid, "position": position, "topic": topic}
-        for position, topic in _topics(data.get("topics"), out)
+        {"article_id": aid, "position": position, "topic": topic} for position, topic in pairs
     ]
+    for problem in problems:
+        out.issue(*problem)
     images = _images(data.get("images"), "images", aid, None, out)
     related = []
     for position, item in enumerate(out.list_of(data.get("related"), "related")):
@@ -168,8 +200,8 @@ def parse_article(raw: bytes, fast: bool = True) -> ParsedArticle:
 
     article.update(
         article_id=aid,
-        url_key=key,
-        body=body,
+        url_key=document.url_key,
+        body=document.body,
         extra=json.dumps(out.extra, ensure_ascii=False, default=str) if out.extra else None,
     )
     issues = [{"article_id": aid, **issue} for issue in out.issues]
@@ -214,22 +246,24 @@ def _provider(value: object, path: str, url: str | None, out: _Collector):
     return name, domain
 
 
-def _topics(value: object, out: _Collector):
-    """(position, topic) pairs: trimmed, empty and repeated topics dropped."""
+def topic_rows(value: object) -> tuple[list[tuple[int, str]], list[tuple[str, str, object]]]:
+    """(position, topic) pairs: trimmed, empty and repeated topics dropped; and the
+    (path, problem, value) of each topic that is not text."""
     if isinstance(value, dict):
-        out.issue("topics", "wrong_shape", value)
-        return
-    items = value if isinstance(value, list) else [value]
+        return [], [("topics", "wrong_shape", value)]
+    rows: list[tuple[int, str]] = []
+    problems = []
     seen: set[str] = set()
-    for position, item in enumerate(items):
+    for position, item in enumerate(value if isinstance(value, list) else [value]):
         text, problem = to_text(item)
         if problem:
-            out.issue(f"topics[{position}]", problem, item)
+            problems.append((f"topics[{position}]", problem, item))
             continue
         topic = text.strip() if text is not None else ""
         if topic and topic not in seen:
             seen.add(topic)
-            yield position, topic
+            rows.append((position, topic))
+    return rows, problems
 
 
 def _images(value, path: str, aid: str, related_position: int | None, out: _Collector):

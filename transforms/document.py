@@ -18,8 +18,8 @@ _TOML_WHERE = re.compile(
 )
 
 
-def read_document(raw: bytes, fast: bool = True) -> tuple[dict, str | None]:
-    """The front matter mapping and the body of one file, or a Rejection.
+def read_document(raw: bytes, fast: bool = True) -> tuple[dict, str | None, str]:
+    """The front matter mapping, the body and the format of one file, or a Rejection.
 
     Runs the contract's checks from `encoding` to `not_a_mapping`, in order.
     """
@@ -34,7 +34,7 @@ def read_document(raw: bytes, fast: bool = True) -> tuple[dict, str | None]:
             f"the front matter is {kind}, not a mapping of keys to values",
             front.first_line,
         )
-    return data, front.body
+    return data, front.body, front.format
 
 
 def _has_content(text: str) -> bool:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from transforms.article import ParsedArticle
+from transforms.article import ArticleDocument, ParsedArticle, article_rows
+from transforms.batch import batch_rows
 from transforms.errors import Rejection
 
 _text = pa.string()
@@ -122,15 +124,29 @@ _FILE_COLUMNS = {
 
 
 class StagedRows:
-    """Rows of a chunk of files, in memory only as long as the chunk: the parsed rows as they
-    are (copying every value into columns cost as much as the rest of collecting), and the
-    columns of the file each came from."""
+    """Rows of a chunk of files, in memory only as long as the chunk.
+
+    Articles are kept as read (`add_document`) and made into rows all at once by `to_arrow`:
+    by `transforms.batch` where it can, else one by one by `article_rows`. Rows made one by
+    one are kept as they are (copying every value into columns cost as much as the rest of
+    collecting), beside the columns of the file each came from."""
 
     def __init__(self) -> None:
         self.rows: dict[str, list[dict]] = {name: [] for name in STAGED_SCHEMAS}
         self.file_columns: dict[str, dict[str, list]] = {
             name: {column: [] for column in columns} for name, columns in _FILE_COLUMNS.items()
         }
+        self.documents: list[ArticleDocument] = []
+        self.document_files: dict[str, list] = {name: [] for name in _FILE_COLUMNS["articles"]}
+        self.batched: dict[str, list[pa.Table]] = {}  # tables transforms.batch made
+
+    def add_document(
+        self, source_path: str, sha256: str, size: int, document: ArticleDocument
+    ) -> None:
+        self.documents.append(document)
+        self.document_files["source_path"].append(source_path)
+        self.document_files["source_sha256"].append(sha256)
+        self.document_files["size_bytes"].append(size)
 
     def add_parsed(self, source_path: str, sha256: str, size: int, parsed: ParsedArticle) -> None:
         self.rows["articles"].append(parsed.article)
@@ -163,10 +179,48 @@ class StagedRows:
         )
 
     def to_arrow(self) -> dict[str, pa.Table]:
-        return {
-            name: _table(self.rows[name], self.file_columns[name], schema)
-            for name, schema in STAGED_SCHEMAS.items()
+        self._make_rows()
+        tables = {}
+        for name, schema in STAGED_SCHEMAS.items():
+            one_by_one = _table(self.rows[name], self.file_columns[name], schema)
+            tables[name] = pa.concat_tables([*self.batched.get(name, []), one_by_one])
+        return tables
+
+    def _make_rows(self) -> None:
+        """Make the rows of the documents added so far."""
+        batch, left = batch_rows(self.documents)
+        files = self.document_files
+        for index in left:
+            self.add_parsed(
+                files["source_path"][index],
+                files["source_sha256"][index],
+                files["size_bytes"][index],
+                article_rows(self.documents[index]),
+            )
+        file_arrays = {
+            name: pa.array(values, STAGED_SCHEMAS["articles"].field(name).type)
+            for name, values in files.items()
         }
+        for name, table in batch.items():
+            self.batched.setdefault(name, []).append(
+                _with_files(table, file_arrays, STAGED_SCHEMAS[name])
+            )
+        self.documents = []
+        self.document_files = {name: [] for name in files}
+
+
+def _with_files(table: pa.Table, files: dict[str, pa.Array], schema: pa.Schema) -> pa.Table:
+    """A table of transforms.batch, its `document` column replaced by the columns of the file
+    each row came from, as `schema` orders them."""
+    documents = table["document"]
+    columns = [
+        pc.take(files[field.name], documents) if field.name in files else table[field.name]
+        for field in schema
+    ]
+    return pa.table(
+        [column.cast(field.type) for column, field in zip(columns, schema, strict=True)],
+        schema=schema,
+    )
 
 
 def _table(rows: list[dict], file_columns: dict[str, list], schema: pa.Schema) -> pa.Table:

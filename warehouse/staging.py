@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from transforms.article import parse_article
+from transforms.article import read_article
 from transforms.errors import Rejection
 from transforms.tables import StagedRows
 from warehouse.objects import is_url, object_store
@@ -116,7 +116,7 @@ def stage_chunk(job: ChunkJob) -> dict:
             if sha256 == known_sha:
                 outcome = "unchanged"
             else:
-                staged.add_parsed(shown, sha256, size, parse_article(raw))
+                staged.add_document(shown, sha256, size, read_article(raw))
                 outcome = "article"
         except Rejection as rejection:
             if size is None:  # not read: describe the file as it is on disk, if it is

@@ -43,7 +43,7 @@ def test_fixture(path: Path):
         return
     expected = json.loads(result.read_text())
     content = expected.pop("content", None)
-    data, body = read_document(path.read_bytes())
+    data, body, _ = read_document(path.read_bytes())
     data.pop("content", None)  # python-frontmatter lets its own content key win
     if "yaml" in path.parts:
         assert agrees(data, expected)
@@ -66,7 +66,7 @@ def _leaves(value):
 
 
 def test_yaml_fixture_keeps_yes_and_numbers_as_written():
-    data, _ = read_document((FIXTURES / "yaml" / "unpretty.md").read_bytes())
+    data, _, _ = read_document((FIXTURES / "yaml" / "unpretty.md").read_bytes())
     encoding = data["destination"]["encoding"]["xz"]
     assert encoding["enabled"] == "yes" and encoding["min_size"] == "5120"
     assert encoding["options"] is None

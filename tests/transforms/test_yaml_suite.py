@@ -141,7 +141,7 @@ def test_most_mapping_cases_are_compared():
 )
 def test_loaded_mappings_agree_with_the_suite(case, text, expected):
     try:
-        data, _ = read_document(wrapped(case, with_head=False, text=text))
+        data, _, _ = read_document(wrapped(case, with_head=False, text=text))
     except Rejection as rejection:
         assert case["id"] in LIBYAML_REJECTS and rejection.reason == "syntax_error", rejection
         return
