@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from warehouse.build import (
     BUILD_ID_FILE,
     DEFAULT_PATCH_LIMIT,
+    SUPERSEDED_FILE,
     TABLES,
     build_snapshot,
     patch_snapshot,
@@ -190,8 +191,9 @@ def _link_tables(source: Path, target: Path) -> dict[str, int]:
     for table in TABLES:
         for file in table_files(source, table):
             os.link(file, target / file.name)
-    if (source / BUILD_ID_FILE).exists():
-        os.link(source / BUILD_ID_FILE, target / BUILD_ID_FILE)
+    for name in (BUILD_ID_FILE, SUPERSEDED_FILE):
+        if (source / name).exists():
+            os.link(source / name, target / name)
     return table_counts(target)
 
 

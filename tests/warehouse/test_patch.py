@@ -12,7 +12,7 @@ import pytest
 from tests.warehouse.helpers import OLD, tables, write
 from tests.warehouse.test_incremental import doc, full_refresh_of
 from warehouse import Warehouse
-from warehouse.build import BUILD_ID, BUILD_ID_FILE, DELTA_TABLES, TABLES
+from warehouse.build import BUILD_ID, BUILD_ID_FILE, DELTA_TABLES, SUPERSEDED_FILE, TABLES
 from warehouse.catalog import published_snapshot
 from warehouse.pipeline import run_ingest
 
@@ -115,7 +115,7 @@ def test_changes_past_the_limit_rebuild_the_tables_whole(tmp_path):
     run_ingest(source, wh, patch_limit=0.0)  # 0: never patched
     assert not is_patched(wh)
     assert sorted(p.name for p in snapshot(wh).glob("*.parquet")) == sorted(
-        [f"{t}.parquet" for t in TABLES] + ["state.parquet"]
+        [f"{t}.parquet" for t in TABLES] + ["state.parquet", SUPERSEDED_FILE]
     )
 
 
