@@ -122,9 +122,13 @@ def _read_mappings(
     """The taken documents' mappings as one struct array. A scalar field holding a list or
     mapping makes Arrow refuse the whole batch: then each is read alone, to find it."""
     try:
-        return pa.array([documents[i].data for i in taken], _ARTICLE), taken
+        mappings = pa.array([documents[i].data for i in taken], _ARTICLE)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
+    else:
+        if isinstance(mappings, pa.ChunkedArray):  # over 2 GB of text: article_rows copes
+            return pa.array([], _ARTICLE), []
+        return mappings, taken
     readable = []
     for index in taken:
         try:
@@ -321,7 +325,8 @@ _FAST_DOMAIN = r"^[!-~](?:[ -~]*[!-~])?$"
 
 
 # url_key: a URL it leaves as it is: lower-case http(s) scheme and host, no port, user,
-# query or fragment, printable ASCII (so nothing for strip()) in the path.
+# query or fragment; the path in printable ASCII but for `#` and `?` (so nothing for
+# strip(): no space).
 _FAST_URL = r"^https?://[a-z0-9.-]+(?:/[!-\"$->@-~]*)?$"
 
 

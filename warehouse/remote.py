@@ -54,7 +54,8 @@ from warehouse.store import DEFAULT_KEEP_SNAPSHOTS, WarehouseError
 
 POINTER = "CURRENT"
 LOCK = "LOCK"
-LOCAL_ONLY = {"catalog.duckdb", "catalog.root"}  # a snapshot's files that hold local paths
+# a snapshot's files that hold local paths, or serve only a local patch (a mirror is built)
+LOCAL_ONLY = {"catalog.duckdb", "catalog.root", "superseded.parquet"}
 
 
 def default_cache() -> Path:

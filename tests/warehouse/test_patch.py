@@ -6,15 +6,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 
 from tests.warehouse.helpers import OLD, tables, write
 from tests.warehouse.test_incremental import doc, full_refresh_of
 from warehouse import Warehouse
-from warehouse.build import BUILD_ID, BUILD_ID_FILE, DELTA_TABLES, SUPERSEDED_FILE, TABLES
+from warehouse.build import (
+    BUILD_ID,
+    BUILD_ID_FILE,
+    DELTA_TABLES,
+    SUPERSEDED_FILE,
+    TABLES,
+    _find_superseded,
+    current_parts,
+)
 from warehouse.catalog import published_snapshot
 from warehouse.pipeline import run_ingest
+from warehouse.state import state_parts
 
 
 def snapshot(wh: Warehouse) -> Path:
@@ -243,3 +253,33 @@ def test_tables_built_by_other_code_are_built_again_not_patched(tmp_path):
     assert not is_patched(wh)
     assert (snapshot(wh) / BUILD_ID_FILE).read_text() == BUILD_ID
     assert tables(wh) == full_refresh_of(source, tmp_path)
+
+
+def test_the_superseded_rows_a_patch_carries_are_those_found_afresh(tmp_path):
+    # small chunks: the edits leave some of many parts partly current
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    corpus(source, 30)
+    run_ingest(source, wh, chunk_size=3)
+    steps = [  # (files edited, the file deleted), with parts of 00-02, 03-05, 06-08, ...
+        (("01.md", "04.md"), "10.md"),  # two parts partly current, a third
+        (("04.md",), "11.md"),  # edited again: its second part is partly current too
+        (("06.md", "07.md", "08.md"), "02.md"),  # a whole part replaced: no longer read
+    ]
+    for step, (names, deleted) in enumerate(steps, start=1):
+        for name in names:
+            url = f"https://e.com/{int(name[:2])}"
+            write(source, name, doc(url, title=f"edit {step}"), OLD + 10 * step)
+        (source / deleted).unlink()
+        run_ingest(source, wh, patch_limit=1.0, chunk_size=3)
+        assert is_patched(wh)
+        published = snapshot(wh)
+        _, partial = current_parts(wh.parts, state_parts(published / "state.parquet"))
+        assert partial
+        with duckdb.connect() as con:
+            carried = con.execute(
+                f"SELECT source_path, part FROM '{published / SUPERSEDED_FILE}' ORDER BY ALL"
+            ).fetchall()
+            _find_superseded(con, wh.parts, partial, published / "state.parquet")
+            found = con.execute("SELECT * FROM superseded ORDER BY ALL").fetchall()
+        assert carried == found and found
+        assert tables(wh) == full_refresh_of(source, tmp_path)
