@@ -37,7 +37,14 @@ from transforms.article import (
     topic_rows,
 )
 from transforms.urls import normalise_domain, url_domain, url_key
-from transforms.values import Converted, to_boolean, to_integer, to_text, to_timestamp
+from transforms.values import (
+    BOOLEAN_WORDS,
+    Converted,
+    to_boolean,
+    to_integer,
+    to_text,
+    to_timestamp,
+)
 
 _text = pa.string()
 
@@ -310,8 +317,8 @@ _FAST_INTEGER = r"^-?[0-9]{1,18}(?:\.0*)?$"
 # to_boolean: the words as listed, in any ASCII case, unpadded. A value with other characters
 # (a non-ASCII letter that Python lower-cases to an ASCII one, say) is not a word once
 # ascii_lower has changed only its ASCII letters, so it goes to to_boolean.
-_TRUE_WORDS = pa.array(["true", "yes", "on", "1"])
-_WORDS = pa.array(["true", "yes", "on", "1", "false", "no", "off", "0"])
+_WORDS = pa.array(list(BOOLEAN_WORDS))
+_TRUE_WORDS = pa.array([word for word, meaning in BOOLEAN_WORDS.items() if meaning])
 # to_timestamp: ISO 8601 to the second with Z or an offset, years 1000-9998 so that no offset
 # moves it out of datetime's range; both readers refuse 30 February, 24:00 and :60 seconds.
 _FAST_TIMESTAMP = (

@@ -17,9 +17,11 @@ Converted = tuple[object, str | None]
 
 _INTEGER = re.compile(r"[+-]?[0-9]+(?:\.0*)?")
 _INT64 = (-(2**63), 2**63 - 1)
-_TRUE = frozenset(("true", "yes", "on", "1"))
-_FALSE = frozenset(("false", "no", "off", "0"))
-_BOOLEANS = dict.fromkeys(_TRUE, True) | dict.fromkeys(_FALSE, False)
+# The words to_boolean reads, lower-case, and what each means (transforms.batch reads them
+# too).
+BOOLEAN_WORDS = dict.fromkeys(("true", "yes", "on", "1"), True) | dict.fromkeys(
+    ("false", "no", "off", "0"), False
+)
 
 
 def is_missing(value: object) -> bool:
@@ -50,7 +52,7 @@ def to_text(value: object) -> Converted:
 
 
 def to_integer(value: object) -> Converted:
-    if type(value) is str:  # the common cases first: this runs for several values of a file
+    if isinstance(value, str):  # the common cases first: this runs for several values a file
         if value.isascii() and value.isdigit() and len(value) < 19:  # 18 digits always fit
             return int(value), None
         if _INTEGER.fullmatch(value):
@@ -67,16 +69,14 @@ def to_integer(value: object) -> Converted:
         number = value
     elif isinstance(value, float):
         number = int(value) if math.isfinite(value) and value.is_integer() else None
-    elif isinstance(value, str) and _INTEGER.fullmatch(value):
-        number = int(value.partition(".")[0])
     if number is None or not _INT64[0] <= number <= _INT64[1]:
         return None, "not_an_integer"
     return number, None
 
 
 def to_boolean(value: object) -> Converted:
-    if type(value) is str and value in _BOOLEANS:  # the common case first: a word as listed
-        return _BOOLEANS[value], None
+    if type(value) is str and value in BOOLEAN_WORDS:  # the common case first: a word as listed
+        return BOOLEAN_WORDS[value], None
     if is_missing(value):
         return None, None
     if is_container(value):
@@ -87,17 +87,15 @@ def to_boolean(value: object) -> Converted:
         return bool(value), None
     if isinstance(value, str):
         word = value.strip().lower()
-        if word in _TRUE:
-            return True, None
-        if word in _FALSE:
-            return False, None
+        if word in BOOLEAN_WORDS:
+            return BOOLEAN_WORDS[word], None
     return None, "not_a_boolean"
 
 
 def to_timestamp(value: object) -> Converted:
     """ISO 8601 as `datetime.fromisoformat` reads it, or RFC 2822; always returned in UTC."""
     moment: dt.datetime | None = None
-    if type(value) is str and value:  # the common case first
+    if isinstance(value, str) and value:  # the common case first
         moment = _parse_timestamp(value)
     elif is_missing(value):
         return None, None
@@ -107,8 +105,6 @@ def to_timestamp(value: object) -> Converted:
         moment = value
     elif isinstance(value, dt.date):
         moment = dt.datetime.combine(value, dt.time())
-    elif isinstance(value, str):
-        moment = _parse_timestamp(value)
     if moment is None:
         return None, "bad_timestamp"
     if moment.tzinfo is None:
