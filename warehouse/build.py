@@ -149,6 +149,18 @@ BUILD_ID_FILE = "build_id"
 # The staged rows a snapshot's tables left out, of files staged again since their part was
 # written (see _staged_views).
 SUPERSEDED_FILE = "superseded.parquet"
+# Per article, a fingerprint of its rows in each table that depends on them alone (see
+# FINGERPRINTED), for a patch to tell whether the rows it made again are the ones it
+# replaces without reading the earlier tables (measured at 100,000 files, after a 1% change:
+# comparing the rows took 80 ms of a 0.45 s patch).
+FINGERPRINTS_FILE = "fingerprints.parquet"
+# The fingerprints' columns: of an article's row, its provider (for `providers`); of the
+# other tables, the sum of the hashes of the article's rows, modulo 2**64 (a multiset's
+# fingerprint, whatever the rows' order). Two different sets of rows fingerprint alike about
+# once in 2**64.
+FINGERPRINTED = {"topics": "article_topics", "related": "related_items", "images": "images"}
+# What a patch reads of the snapshot before it, besides its tables and state.
+PATCH_FILES = (BUILD_ID_FILE, SUPERSEDED_FILE, FINGERPRINTS_FILE)
 
 
 def build_snapshot(
@@ -232,6 +244,7 @@ def _build(con, parts, state_file, snapshot_dir, compact_into) -> dict[str, int]
     counts: dict[str, int] = {}
     for table, query in TABLES.items():
         counts[table] = _write_table(con, snapshot_dir, table, query.replace("{changed}", ""))
+    _write_fingerprints(con, snapshot_dir, _fingerprints("articles", FINGERPRINTED))
     _write_build_id(snapshot_dir)
     if compact_into is not None:
         _compact(con, compact_into)
@@ -242,8 +255,10 @@ def _patch(con, parts, state_file, previous, snapshot_dir, patch_limit) -> dict[
     build_id = previous / BUILD_ID_FILE
     if not build_id.exists() or build_id.read_text() != BUILD_ID:
         return None  # tables made by other code: this code's rules may differ
-    if not all((previous / f"{table}.parquet").exists() for table in TABLES):
-        return None  # a table lost: only a build makes it again
+    if not all((previous / f"{table}.parquet").exists() for table in TABLES) or not all(
+        (previous / name).exists() for name in PATCH_FILES
+    ):
+        return None  # a file lost: only a build makes it again
     if not (has_current_layout(previous / "state.parquet") and has_current_layout(state_file)):
         return None
     con.execute(
@@ -331,43 +346,119 @@ def _patch(con, parts, state_file, previous, snapshot_dir, patch_limit) -> dict[
     ).fetchall()
     _define_staged_views(con, parts, sorted(row[0] for row in needed), filtered)
     _winner_views(con, PATCH_WINNER_VIEW)
-    counts: dict[str, int] = {}
-    for table, query in TABLES.items():
-        key = PATCHED_TABLES.get(table)
-        if key is None:
-            if table == "story_clusters" and _same_links(con, previous):
-                counts[table] = _link_table(con, previous, snapshot_dir, table)
-            else:
-                query = query.replace("{changed}", "")
-                counts[table] = _write_table(con, snapshot_dir, table, query)
-            continue
-        changed_keys = "redo" if key == "article_id" else "redo_files"
-        # the tables of every file take only the changed files' rows (the tables by article
-        # are already limited to the redo articles by `winners`)
-        only_changed = "WHERE source_path IN (SELECT source_path FROM redo_files)"
-        query = query.replace("{changed}", only_changed)
-        if table in DELTA_TABLES:
-            counts[table] = _write_delta(con, previous, snapshot_dir, table, query, changed_keys)
-            continue
-        # An edit often leaves a table's rows as they were (a new title changes no topic,
-        # image or related item): the earlier file is then linked, not copied.
-        con.execute(f"CREATE TEMP TABLE new_{table} AS {query}")
+    # the rows of the tables keyed by article, made again for the redo articles, and their
+    # fingerprints against those of the rows they replace
+    for table in ("articles", *FINGERPRINTED.values()):
+        con.execute(f"CREATE TEMP TABLE new_{table} AS {TABLES[table]}")
+        if table == "articles":  # related_items resolves its links against the new articles
+            counts = {
+                table: _write_delta(
+                    con, previous, snapshot_dir, table, "SELECT * FROM new_articles", "redo"
+                )
+            }
+    con.execute(
+        "CREATE TEMP TABLE fingerprints AS "
+        + _fingerprints("new_articles", {c: f"new_{t}" for c, t in FINGERPRINTED.items()})
+    )
+    earlier_fingerprints = f"SELECT * FROM {_read_file(previous / FINGERPRINTS_FILE)}"
+    same = dict(
+        zip(
+            ("provider", *FINGERPRINTED),
+            con.execute(
+                "SELECT "
+                + ", ".join(
+                    f"coalesce(bool_and(e.{c} IS NOT DISTINCT FROM n.{c}), true)"
+                    for c in ("provider", *FINGERPRINTED)
+                )
+                + f" FROM ({earlier_fingerprints} SEMI JOIN redo USING (article_id)) e "
+                "FULL JOIN fingerprints n USING (article_id)"
+            ).fetchall()[0],
+            strict=True,
+        )
+    )
+    # no article came or went (`flipped` is empty), and each redo article has the rows and
+    # provider it had: a table is then the earlier one (an edit often changes no topic,
+    # image or related item), linked rather than written
+    no_flips = not con.execute("SELECT count(*) FROM flipped").fetchall()[0][0]
+    for column, table in FINGERPRINTED.items():
+        if same[column]:
+            counts[table] = _link_table(con, previous, snapshot_dir, table)
+        else:  # the earlier rows of the unchanged articles, and the new ones
+            merged = (
+                f"SELECT * FROM ({table_sql(previous, table)}) ANTI JOIN redo "
+                f"USING (article_id) UNION ALL SELECT * FROM new_{table}"
+            )
+            counts[table] = _write_table(con, snapshot_dir, table, merged)
+    if no_flips and same["provider"] and same["related"]:
+        counts["providers"] = _link_table(con, previous, snapshot_dir, "providers")
+    else:
+        counts["providers"] = _write_table(con, snapshot_dir, "providers", TABLES["providers"])
+    if no_flips and (same["related"] or _same_links(con, previous)):
+        counts["story_clusters"] = _link_table(con, previous, snapshot_dir, "story_clusters")
+    else:
+        counts["story_clusters"] = _write_table(
+            con, snapshot_dir, "story_clusters", TABLES["story_clusters"]
+        )
+    if all(same.values()):
+        os.link(previous / FINGERPRINTS_FILE, snapshot_dir / FINGERPRINTS_FILE)
+    else:
+        _write_fingerprints(
+            con,
+            snapshot_dir,
+            f"{earlier_fingerprints} ANTI JOIN redo USING (article_id) "
+            "UNION ALL SELECT * FROM fingerprints",
+        )
+    # the tables of every file take only the changed files' rows
+    only_changed = "WHERE source_path IN (SELECT source_path FROM redo_files)"
+    counts["article_sources"] = _write_delta(
+        con,
+        previous,
+        snapshot_dir,
+        "article_sources",
+        TABLES["article_sources"].replace("{changed}", only_changed),
+        "redo_files",
+    )
+    for table in ("rejected_files", "field_issues"):
+        # rewritten from the earlier table unless the changed files' rows are as they were
+        con.execute(
+            f"CREATE TEMP TABLE new_{table} AS " + TABLES[table].replace("{changed}", only_changed)
+        )
         earlier = table_sql(previous, table)
         if _same_rows(
             con,
-            f"SELECT * FROM ({earlier}) SEMI JOIN {changed_keys} USING ({key})",
+            f"SELECT * FROM ({earlier}) SEMI JOIN redo_files USING (source_path)",
             f"SELECT * FROM new_{table}",
         ):
             counts[table] = _link_table(con, previous, snapshot_dir, table)
-        else:  # the earlier rows of the unchanged keys, and the new ones
+        else:
             merged = (
-                f"SELECT * FROM ({earlier}) ANTI JOIN {changed_keys} "
-                f"USING ({key}) UNION ALL SELECT * FROM new_{table}"
+                f"SELECT * FROM ({earlier}) ANTI JOIN redo_files "
+                f"USING (source_path) UNION ALL SELECT * FROM new_{table}"
             )
             counts[table] = _write_table(con, snapshot_dir, table, merged)
-        con.execute(f"DROP TABLE new_{table}")
     _write_build_id(snapshot_dir)
-    return counts
+    return {table: counts[table] for table in TABLES}
+
+
+def _fingerprints(articles: str, rows: dict[str, str]) -> str:
+    """A SELECT of the fingerprints (see FINGERPRINTS_FILE) of the articles in table
+    `articles`, from the tables named in `rows` (a fingerprint column's table)."""
+    joins = "".join(
+        f" LEFT JOIN (SELECT article_id, (sum(hash(t)) % 18446744073709551616)::UBIGINT "
+        f"AS {column} FROM {table} t GROUP BY article_id) USING (article_id)"
+        for column, table in rows.items()
+    )
+    return (
+        "SELECT article_id, hash(provider_domain, provider_name) AS provider, "
+        f"{', '.join(rows)} FROM {articles}{joins}"
+    )
+
+
+def _write_fingerprints(con, snapshot_dir: Path, query: str) -> None:
+    con.execute(
+        f"COPY ({query}) TO {_sql_str(str(snapshot_dir / FINGERPRINTS_FILE))} "
+        "(FORMAT parquet, COMPRESSION lz4)"
+    )
 
 
 def _same_rows(con, first: str, second: str) -> bool:
@@ -382,12 +473,10 @@ def _same_rows(con, first: str, second: str) -> bool:
 
 
 def _same_links(con, previous: Path) -> bool:
-    """Whether the patched tables give the story clusters of `previous`: the same articles
-    (no url_key gained or lost its article: `flipped` is empty) and the same links. Only
-    the redo articles' related items were made again, so only theirs are compared; as
-    sets, since a link twice joins nothing more."""
-    if con.execute("SELECT count(*) FROM flipped").fetchall()[0][0]:
-        return False
+    """Whether the related items patched give the links of `previous` (for its story
+    clusters, when no article came or went). Only the redo articles' related items were
+    made again, so only theirs are compared; as sets, since a link twice joins nothing
+    more."""
     links = (
         "SELECT DISTINCT article_id, related_article_id FROM ({rows}) SEMI JOIN redo "
         "USING (article_id) WHERE related_article_id <> article_id"  # NULL: no link

@@ -17,6 +17,7 @@ from warehouse.build import (
     BUILD_ID,
     BUILD_ID_FILE,
     DELTA_TABLES,
+    FINGERPRINTS_FILE,
     SUPERSEDED_FILE,
     TABLES,
     _find_superseded,
@@ -62,12 +63,26 @@ def test_a_patch_writes_the_changed_rows_beside_the_base(tmp_path):
         assert rows(patched / f"{table}.deleted.parquet") == 1
     # the other tables are one file each: rewritten where their rows changed (a topic),
     # the earlier file linked where they did not
-    for table in set(TABLES) - set(DELTA_TABLES):
-        assert not (patched / f"{table}.delta.parquet").exists()
-        linked = os.path.samefile(patched / f"{table}.parquet", base / f"{table}.parquet")
-        assert linked == (table not in {"article_topics", "providers"})
+    assert linked_tables(patched, base) == set(TABLES) - {"article_topics"}
     assert [r[2] for r in tables(wh)["articles"]].count("edited") == 1
     assert tables(wh) == full_refresh_of(source, tmp_path)
+    # a new provider: `providers` is written again, and the topics, as they were, linked
+    provider = "provider: {name: P, domain: p.org}\n"
+    write(source, "03.md", edited.replace("topics", provider + "topics"), OLD + 20)
+    run_ingest(source, wh, patch_limit=1.0)
+    assert is_patched(wh)
+    assert linked_tables(snapshot(wh), patched) == set(TABLES) - {"providers"}
+    assert tables(wh) == full_refresh_of(source, tmp_path)
+
+
+def linked_tables(snapshot_dir: Path, earlier: Path) -> set[str]:
+    """The tables of `snapshot_dir` that are the files of `earlier`: for a patched table
+    (DELTA_TABLES), its base is, and always."""
+    return {
+        table
+        for table in TABLES
+        if os.path.samefile(snapshot_dir / f"{table}.parquet", earlier / f"{table}.parquet")
+    }
 
 
 def test_related_items_resolve_as_their_target_goes_and_comes(tmp_path):
@@ -125,7 +140,7 @@ def test_changes_past_the_limit_rebuild_the_tables_whole(tmp_path):
     run_ingest(source, wh, patch_limit=0.0)  # 0: never patched
     assert not is_patched(wh)
     assert sorted(p.name for p in snapshot(wh).glob("*.parquet")) == sorted(
-        [f"{t}.parquet" for t in TABLES] + ["state.parquet", SUPERSEDED_FILE]
+        [f"{t}.parquet" for t in TABLES] + ["state.parquet", SUPERSEDED_FILE, FINGERPRINTS_FILE]
     )
 
 
@@ -224,12 +239,13 @@ def test_tables_whose_rows_an_edit_leaves_alone_are_linked_not_copied(tmp_path):
     steps = [
         # a new title: only articles and the file's hash change
         (doc("https://e.com/l", title="new", extra=linker.format("first")), set()),
-        # the related item's own title: the same link, so the same clusters
-        (doc("https://e.com/l", extra=linker.format("second")), {"related_items"}),
+        # the related item's own title: the same link, so the same clusters (`providers`,
+        # which counts related items, is written again whenever they change)
+        (doc("https://e.com/l", extra=linker.format("second")), {"related_items", "providers"}),
         # a link to another article: new clusters
         (
             doc("https://e.com/l", extra=linker.format("second").replace("/1", "/2")),
-            {"related_items", "story_clusters"},
+            {"related_items", "story_clusters", "providers"},
         ),
     ]
     for step, (text, rewritten) in enumerate(steps):
@@ -237,8 +253,7 @@ def test_tables_whose_rows_an_edit_leaves_alone_are_linked_not_copied(tmp_path):
         write(source, "linker.md", text, OLD + 10 + step)
         run_ingest(source, wh, patch_limit=1.0)
         assert is_patched(wh)
-        always = {*DELTA_TABLES, "providers"}  # base and delta, built whole
-        assert linked_from(before) == set(TABLES) - always - rewritten
+        assert linked_from(before) == set(TABLES) - set(DELTA_TABLES) - rewritten
         assert tables(wh) == full_refresh_of(source, tmp_path)
 
 
