@@ -9,7 +9,9 @@ can be read without opening any database.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -23,6 +25,8 @@ from warehouse.runs import RUN_SCHEMA
 
 CATALOG_FILE = "catalog.duckdb"
 ROOT_FILE = "catalog.root"
+# Which views (and comments) a snapshot's catalog holds: a hash of view_statements.
+VIEWS_ID_FILE = "catalog.views"
 # Stored as text in Parquet, exposed as DuckDB's JSON type.
 VIEW_COLUMNS = {"articles": "* REPLACE (extra::JSON AS extra)"}
 
@@ -67,21 +71,32 @@ DERIVED_VIEWS = {
 }
 
 
-def write_catalog(warehouse: Warehouse, snapshot_dir: Path) -> None:
+def write_catalog(warehouse: Warehouse, snapshot_dir: Path, previous: Path | None = None) -> None:
     """Write the snapshot's catalog, then point `news.duckdb` at it in one atomic rename.
 
-    Views use absolute paths, so the file works from any working directory; a warehouse
-    folder that was moved is re-pointed by its next run.
+    Each view reads a table macro, `_<view>_data()`, that holds the snapshot's file paths:
+    the catalog of `previous` (the snapshot published before), when it has the same views,
+    is copied and only its macros are replaced (measured at 100,000 files: 5 ms against
+    50 ms for the 130 statements of views and comments). Paths are absolute, so the file
+    works from any working directory; a warehouse folder that was moved is re-pointed by
+    its next run.
     """
     catalog = snapshot_dir / CATALOG_FILE
     catalog.unlink(missing_ok=True)
+    views = view_statements()
+    views_id = hashlib.sha256("\n".join(views).encode()).hexdigest()[:16]
+    earlier = previous / VIEWS_ID_FILE if previous is not None else None
+    if earlier is not None and earlier.exists() and earlier.read_text() == views_id:
+        shutil.copyfile(previous / CATALOG_FILE, catalog)
+        views = []  # there already, over the macros replaced below
     with duckdb.connect(str(catalog)) as con:
         con.execute("BEGIN")  # one commit, not one per statement (0.08 s to 0.03 s)
-        for statement in view_statements(warehouse, snapshot_dir):
+        for statement in data_statements(warehouse, snapshot_dir) + views:
             con.execute(statement)
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
     _fsync(catalog)
+    (snapshot_dir / VIEWS_ID_FILE).write_text(views_id)
     # The absolute paths in the views point into this folder; remember which, so that a
     # run after the warehouse folder moved knows to write the catalog again.
     (snapshot_dir / ROOT_FILE).write_text(str(warehouse.root))
@@ -92,20 +107,36 @@ def write_catalog(warehouse: Warehouse, snapshot_dir: Path) -> None:
     _fsync(warehouse.root)
 
 
-def view_statements(warehouse: Warehouse, snapshot_dir: Path) -> list[str]:
-    statements = []
-    for table in TABLES:
-        columns = VIEW_COLUMNS.get(table, "*")
-        rows = table_sql(snapshot_dir.absolute(), table)
-        statements.append(f"CREATE OR REPLACE VIEW {table} AS SELECT {columns} FROM ({rows})")
+def data_statements(warehouse: Warehouse, snapshot_dir: Path) -> list[str]:
+    """The table macros `_<view>_data()`: the rows of each table of the snapshot, and of
+    load_runs, from their files."""
+    statements = [
+        f"CREATE OR REPLACE MACRO _{table}_data() AS TABLE "
+        + table_sql(snapshot_dir.absolute(), table)
+        for table in TABLES
+    ]
     runs = _sql_str(str(warehouse.runs.absolute() / "*.parquet"))
-    # today's columns first, by name: runs recorded by an older version lack the newer ones;
+    # today's columns first, by name: runs recorded by an older version lack the newer ones
+    statements.append(
+        f"CREATE OR REPLACE MACRO _load_runs_data() AS TABLE SELECT * FROM ({_empty_runs()}) "
+        f"UNION ALL BY NAME SELECT * FROM read_parquet({runs}, union_by_name = true, "
+        "hive_partitioning = false)"
+    )
+    return statements
+
+
+def view_statements() -> list[str]:
+    """The views over the data macros (see data_statements), the analysis views, and every
+    view's comments: the same for every snapshot."""
+    statements = [
+        f"CREATE OR REPLACE VIEW {table} AS SELECT {VIEW_COLUMNS.get(table, '*')} "
+        f"FROM _{table}_data()"
+        for table in TABLES
+    ]
     # one row per run: while runs are merged into the history file (warehouse.runs), a run
     # may be in two files for a moment
     statements.append(
-        f"CREATE OR REPLACE VIEW load_runs AS SELECT * FROM ({_empty_runs()}) "
-        f"UNION ALL BY NAME SELECT * FROM read_parquet({runs}, union_by_name = true, "
-        "hive_partitioning = false) "
+        "CREATE OR REPLACE VIEW load_runs AS SELECT * FROM _load_runs_data() "
         f"{ONE_ROW_PER_RUN} ORDER BY started_at"
     )
     return statements + derived_view_statements()

@@ -36,10 +36,13 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from pyarrow.fs import FSSpecHandler, PyFileSystem
 
-from warehouse.build import TABLES
+from warehouse.build import FINGERPRINTS_FILE, SUPERSEDED_FILE, TABLES
 from warehouse.catalog import (
+    CATALOG_FILE,
     ONE_ROW_PER_RUN,
+    ROOT_FILE,
     VIEW_COLUMNS,
+    VIEWS_ID_FILE,
     derived_view_statements,
     published_snapshot,
     write_catalog,
@@ -55,7 +58,7 @@ from warehouse.store import DEFAULT_KEEP_SNAPSHOTS, WarehouseError
 POINTER = "CURRENT"
 LOCK = "LOCK"
 # a snapshot's files that hold local paths, or serve only a local patch (a mirror is built)
-LOCAL_ONLY = {"catalog.duckdb", "catalog.root", "superseded.parquet"}
+LOCAL_ONLY = {CATALOG_FILE, ROOT_FILE, VIEWS_ID_FILE, SUPERSEDED_FILE, FINGERPRINTS_FILE}
 
 
 def default_cache() -> Path:

@@ -12,9 +12,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from warehouse.build import (
-    BUILD_ID_FILE,
     DEFAULT_PATCH_LIMIT,
-    SUPERSEDED_FILE,
+    PATCH_FILES,
     TABLES,
     build_snapshot,
     patch_snapshot,
@@ -138,6 +137,7 @@ def publish(
     as one file)."""
     building = _building(warehouse, run_id)
     state_file = building / "state.parquet"
+    published = published_snapshot(warehouse)  # whose catalog this one's may start from
     counts = None
     if same_tables_as is not None:
         counts = _link_tables(warehouse.snapshots / same_tables_as, building)
@@ -162,7 +162,7 @@ def publish(
             counts = build_snapshot(warehouse.parts, state_file, building, None, warehouse.tmp)
     snapshot = building.with_name(run_id)
     building.rename(snapshot)
-    write_catalog(warehouse, snapshot)  # the commit point
+    write_catalog(warehouse, snapshot, published and warehouse.snapshots / published)  # commit
     return counts
 
 
@@ -191,7 +191,7 @@ def _link_tables(source: Path, target: Path) -> dict[str, int]:
     for table in TABLES:
         for file in table_files(source, table):
             os.link(file, target / file.name)
-    for name in (BUILD_ID_FILE, SUPERSEDED_FILE):
+    for name in PATCH_FILES:
         if (source / name).exists():
             os.link(source / name, target / name)
     return table_counts(target)

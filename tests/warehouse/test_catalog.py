@@ -2,13 +2,15 @@ import os
 import subprocess
 import sys
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import SEED, build_warehouse
 from warehouse import Warehouse, connect
-from warehouse.catalog import published_snapshot, write_catalog
+from warehouse.catalog import CATALOG_FILE, VIEWS_ID_FILE, published_snapshot, write_catalog
 from warehouse.lock import RunLock
+from warehouse.pipeline import run_ingest
 from warehouse.runs import RUN_SCHEMA
 from warehouse.store import WarehouseError, claim
 
@@ -97,3 +99,30 @@ def test_load_runs_has_todays_columns_when_only_older_runs_recorded_them(tmp_pat
         ]
     assert rows == [("succeeded", None, None, None)]
     assert columns == RUN_SCHEMA.names
+
+
+@pytest.mark.parametrize("same_views", [True, False])
+def test_a_catalog_starts_from_the_last_one_when_it_has_the_same_views(tmp_path, same_views):
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    source.mkdir()
+    (source / "a.md").write_text("---\ntitle: first\nwebUrl: https://e.com/a\n---\n")
+    run_ingest(source, wh)
+    first = wh.snapshots / published_snapshot(wh)
+    # a mark in the first catalog: only a copy of it carries it over
+    with duckdb.connect(str(first / CATALOG_FILE)) as con:
+        con.execute("CREATE MACRO mark() AS 1")
+    if not same_views:  # made by a version whose views differ
+        (first / VIEWS_ID_FILE).write_text("other views")
+    (source / "b.md").write_text("---\ntitle: second\nwebUrl: https://e.com/b\n---\n")
+    run_ingest(source, wh)
+    assert published_snapshot(wh) != first.name
+    with connect(wh.root) as con:
+        # the views read the new snapshot's files either way
+        assert sorted(r[0] for r in con.execute("SELECT title FROM articles").fetchall()) == [
+            "first",
+            "second",
+        ]
+        marks = con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'mark'")
+        assert marks.fetchall()[0][0] == int(same_views)
+        comments = "SELECT count(*) FROM duckdb_columns() WHERE comment IS NOT NULL"
+        assert con.execute(comments).fetchall()[0][0] > 50  # every column's, from the first
