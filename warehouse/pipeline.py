@@ -41,6 +41,7 @@ from warehouse.state import (
     Plan,
     empty_state,
     is_same_state,
+    moved_files,
     next_state,
     plan_run,
     rows_before,
@@ -481,9 +482,15 @@ def _run(
         if read
         else STATE_SCHEMA.empty_table().select(STATE_SCHEMA.names[:-1])
     )
-    tables_changed = plan.deleted > 0 or bool(
-        pc.any(pc.not_equal(files["outcome"], "unchanged")).as_py()
-    )
+    staged_files = pc.sum(pc.not_equal(files["outcome"], "unchanged")).as_py() or 0
+    tables_changed = plan.deleted > 0 or staged_files > 0
+    # the files a patch rewrites, unless too many to patch (at 500,000 files, a full load's
+    # would hold every path through the build)
+    moved = None
+    if patch_limit > 0 and plan.deleted + staged_files <= patch_limit * (
+        plan.unchanged + files.num_rows
+    ):
+        moved = moved_files(plan, before, files)
     state = next_state(plan, before, files, PARSER_VERSION)
     same_state = is_same_state(plan, state, before)
     deleted, unchanged = plan.deleted, plan.unchanged
@@ -501,7 +508,12 @@ def _run(
         del state  # on disk now: the build reads it from there
         release_memory()
         counts = publish(
-            warehouse, run_id, same_tables_as=same, patch_from=current, patch_limit=patch_limit
+            warehouse,
+            run_id,
+            same_tables_as=same,
+            patch_from=current,
+            moved=moved,
+            patch_limit=patch_limit,
         )
     rejected: Counter[str] = Counter()
     for summary in summaries:

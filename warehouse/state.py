@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -52,7 +53,7 @@ class Plan:
     """What a run must read, given the listing and the published state."""
 
     to_read: pa.Table  # TO_READ_SCHEMA
-    deleted: int  # files in the state that are gone from the source
+    deleted_files: pa.Table  # the state's source_path and part of files gone from the source
     previous_files: int  # rows of the state planned against
     # The state rows of files whose size and mtime did not change are `kept_from`, or its
     # rows `kept_at` (in order) until take_kept: when nearly all rows are kept (see
@@ -61,6 +62,10 @@ class Plan:
     # files, 91 MB).
     kept_from: pa.Table
     kept_at: pa.Array | pa.ChunkedArray | None = None
+
+    @property
+    def deleted(self) -> int:
+        return self.deleted_files.num_rows
 
     @property
     def unchanged(self) -> int:
@@ -139,7 +144,11 @@ def plan_run(listing: pa.Table, previous: pa.Table, parser_version: int) -> Plan
     )
     # paths are unique on both sides, so each state row found was found once: the rest are
     # gone (no second lookup, whose table of every path cost 35 MB at 500,000 files)
-    deleted = previous.num_rows - pc.count(at).as_py()
+    deleted = previous.select(["source_path", "part"]).schema.empty_table()
+    if pc.count(at).as_py() < previous.num_rows:
+        found = np.zeros(previous.num_rows, dtype=bool)
+        found[at.drop_null().to_numpy()] = True
+        deleted = previous.select(["source_path", "part"]).filter(pa.array(~found))
     # the kept rows, in the state's order (by source_path): all of it (nothing changed, or
     # files only added), nearly all of it (taken later, see Plan), or fewer (taken now)
     kept_at = at.filter(unchanged)
@@ -184,6 +193,31 @@ def next_state(plan: Plan, before: pa.Table, read: pa.Table, parser_version: int
         "parser_version", pa.array([parser_version] * fresh.num_rows, pa.int64())
     ).cast(STATE_SCHEMA)
     return pa.concat_tables([kept.cast(STATE_SCHEMA), fresh]).sort_by("source_path")
+
+
+# The files a run moved from one part to another: staged anew (`new_part`; `old_part` null
+# for a new file), or deleted (`new_part` null). A patch rewrites their rows.
+MOVED_SCHEMA = pa.schema(
+    [("source_path", pa.string()), ("old_part", pa.string()), ("new_part", pa.string())]
+)
+
+
+def moved_files(plan: Plan, before: pa.Table, read: pa.Table) -> pa.Table:
+    """The rows, in MOVED_SCHEMA, in which the state next_state makes differs from the one
+    planned against: `before` and `read` as for next_state. A file read and found unchanged
+    keeps its part, as every file kept without reading does."""
+    staged = read.filter(pc.not_equal(read["outcome"], "unchanged"))
+    old_part = before["part"].take(pc.index_in(staged["source_path"], before["source_path"]))
+    deleted = plan.deleted_files
+    return pa.concat_tables(
+        [
+            pa.table([staged["source_path"], old_part, staged["part"]], schema=MOVED_SCHEMA),
+            pa.table(
+                [deleted["source_path"], deleted["part"], pa.nulls(plan.deleted, pa.string())],
+                schema=MOVED_SCHEMA,
+            ),
+        ]
+    )
 
 
 def is_same_state(plan: Plan, state: pa.Table, before: pa.Table) -> bool:

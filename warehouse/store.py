@@ -124,6 +124,7 @@ def publish(
     run_id: str,
     same_tables_as: str | None = None,
     patch_from: str | None = None,
+    moved: pa.Table | None = None,
     patch_limit: float = DEFAULT_PATCH_LIMIT,
 ) -> dict[str, int]:
     """Build the snapshot of `run_id` from the parts its state (see `write_state`) names, and
@@ -132,9 +133,9 @@ def publish(
 
     `same_tables_as` names a snapshot whose tables are known to be the result (only mtimes
     changed): its files are hard-linked instead of being built again. `patch_from` names
-    the published snapshot, to patch rather than build when the changes are within
-    `patch_limit` (not for an object-store warehouse's mirror: its readers take each table
-    as one file)."""
+    the published snapshot, to patch rather than build when the changes (`moved`, see
+    warehouse.state.moved_files) are within `patch_limit` (not for an object-store
+    warehouse's mirror: its readers take each table as one file)."""
     building = _building(warehouse, run_id)
     state_file = building / "state.parquet"
     published = published_snapshot(warehouse)  # whose catalog this one's may start from
@@ -153,10 +154,10 @@ def publish(
         )
         pq.write_table(state, state_file)
     else:
-        if patch_from is not None and patch_limit > 0 and warehouse.url is None:
+        if patch_from is not None and moved is not None and warehouse.url is None:
             previous = warehouse.snapshots / patch_from
             counts = patch_snapshot(
-                warehouse.parts, state_file, previous, building, warehouse.tmp, patch_limit
+                warehouse.parts, state_file, previous, building, moved, warehouse.tmp, patch_limit
             )
         if counts is None:
             counts = build_snapshot(warehouse.parts, state_file, building, None, warehouse.tmp)

@@ -26,7 +26,15 @@ from warehouse.lock import RunLock, WarehouseLocked
 from warehouse.parallel import ProcessStager
 from warehouse.pipeline import run_ingest
 from warehouse.source import Listing, display_path, path_bytes, path_text
-from warehouse.state import STATE_SCHEMA, is_same_state, next_state, plan_run, rows_before
+from warehouse.state import (
+    MOVED_SCHEMA,
+    STATE_SCHEMA,
+    is_same_state,
+    moved_files,
+    next_state,
+    plan_run,
+    rows_before,
+)
 
 
 def doc(url: str, date: str | None = None, title: str = "T", extra: str = "") -> str:
@@ -126,6 +134,53 @@ def test_same_state_is_told_without_holding_the_previous_one(listed, read, same)
     state = next_state(plan, before, files, parser_version=1)
     assert is_same_state(plan, state, before) is same
     assert state.equals(previous) is same
+
+
+def test_the_files_moved_are_where_the_two_states_differ():
+    previous = state_of(["kept.md", "touched.md", "edited.md", "rejected.md", "gone.md"])
+    listing = Listing()
+    for path, mtime in [
+        ("kept.md", 5),
+        ("touched.md", 6),
+        ("edited.md", 6),
+        ("rejected.md", 6),
+        ("new.md", 5),
+    ]:
+        listing.add(path, 10, mtime)
+    plan = plan_run(listing.table(), previous, parser_version=1)
+    outcomes = {"touched.md": "unchanged", "rejected.md": "rejected"}
+    files = pa.Table.from_pylist(
+        [
+            {
+                "source_path": path,
+                "size_bytes": 10,
+                "mtime_ns": 6,
+                "sha256": f"sha-{path}",
+                "outcome": outcomes.get(path, "article"),
+                "rejection": None,
+                "part": "r/1",
+            }
+            for path in ("edited.md", "new.md", "rejected.md", "touched.md")
+        ],
+        schema=pa.schema(list(STATE_SCHEMA)[:-1]),
+    )
+    before = rows_before(previous, files["source_path"])
+    moved = moved_files(plan, before, files)
+    state = next_state(plan, before, files, parser_version=1)
+    old, new = ({r["source_path"]: r["part"] for r in t.to_pylist()} for t in (previous, state))
+    differ = {
+        path: (old.get(path), new.get(path))
+        for path in old.keys() | new.keys()
+        if old.get(path) != new.get(path)
+    }
+    assert {r["source_path"]: (r["old_part"], r["new_part"]) for r in moved.to_pylist()} == differ
+    assert differ == {
+        "edited.md": ("r/0", "r/1"),
+        "rejected.md": ("r/0", "r/1"),
+        "new.md": (None, "r/1"),
+        "gone.md": ("r/0", None),
+    }
+    assert moved.schema == MOVED_SCHEMA
 
 
 def test_edits_are_read_and_only_changed_bytes_parsed(tmp_path):
