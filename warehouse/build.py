@@ -309,17 +309,20 @@ def _patch(
         f"WHERE (url_key IN (SELECT url_key FROM ({earlier_articles}))) "
         "<> (url_key IN (SELECT url_key FROM touched_articles))"
     )
+    no_flips = not con.execute("SELECT count(*) FROM flipped").fetchall()[0][0]
     # articles rewritten: the touched ones, and those with such a related item; the latter
     # keep their winner, found in the earlier snapshot
-    con.execute(
-        "CREATE TEMP TABLE redo AS SELECT article_id FROM touched UNION "
-        "SELECT article_id FROM stg_related WHERE web_url_key IN (SELECT url_key FROM flipped)"
-    )
+    redo = "SELECT article_id FROM touched"
+    if not no_flips:  # (no scan of the related items otherwise)
+        redo += (
+            " UNION SELECT article_id FROM stg_related "
+            "WHERE web_url_key IN (SELECT url_key FROM flipped)"
+        )
+    con.execute(f"CREATE TEMP TABLE redo AS SELECT DISTINCT article_id FROM ({redo})")
     con.execute(
         "CREATE TEMP TABLE winners AS SELECT source_path, part, hash(part) AS part_hash "
         f"FROM touched_articles QUALIFY {WINNER_RANK} = 1"
     )
-    no_flips = not con.execute("SELECT count(*) FROM flipped").fetchall()[0][0]
     if not no_flips:  # the other redo articles' winners, in their files' current parts
         con.execute(
             "INSERT INTO winners SELECT a.source_path, s.part, hash(s.part) "
@@ -545,17 +548,19 @@ def table_files(snapshot_dir: Path, table: str) -> list[Path]:
 
 
 def table_counts(snapshot_dir: Path) -> dict[str, int]:
-    """Row counts of a snapshot's tables: from the Parquet footers when built whole."""
-    counts = {}
-    for table in TABLES:
-        if (snapshot_dir / f"{table}.delta.parquet").exists():
-            with duckdb.connect() as con:
-                sql = f"SELECT count(*) FROM ({table_sql(snapshot_dir, table)})"
-                counts[table] = con.execute(sql).fetchall()[0][0]
-        else:
-            file = snapshot_dir / f"{table}.parquet"
-            counts[table] = pq.ParquetFile(file).metadata.num_rows
-    return counts
+    """Row counts of a snapshot's tables (see table_rows)."""
+    return {table: table_rows(snapshot_dir, table) for table in TABLES}
+
+
+def table_rows(snapshot_dir: Path, table: str) -> int:
+    """A snapshot's table's row count, from the Parquet footers: of a patched table, the
+    base's rows less those deleted (distinct row numbers of the base), plus the delta's."""
+    files = table_files(snapshot_dir, table)  # the base; for a patched table, delta, deleted
+    signs = (1, 1, -1)[: len(files)]
+    return sum(
+        sign * pq.ParquetFile(file).metadata.num_rows
+        for sign, file in zip(signs, files, strict=True)
+    )
 
 
 def _patched_rows(snapshot_dir: Path) -> int:
@@ -653,7 +658,7 @@ def _view_of(con, snapshot_dir: Path, table: str) -> int:
     """A view of the table just written, by its name, for the queries that follow
     (related_items, providers, story_clusters); its row count."""
     con.execute(f"CREATE TEMP VIEW {table} AS {table_sql(snapshot_dir, table)}")
-    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    return table_rows(snapshot_dir, table)
 
 
 def current_parts(parts: Path, state_parts: pa.ChunkedArray) -> tuple[list[str], list[str]]:
