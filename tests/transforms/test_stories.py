@@ -1,8 +1,11 @@
 """Story clusters: connected components of the related-link graph."""
 
+import itertools
 import random
 
+import numpy as np
 import pyarrow as pa
+import pytest
 
 from transforms.stories import components, story_clusters
 
@@ -62,10 +65,8 @@ def test_links_are_undirected_and_ids_do_not_depend_on_order():
         assert {expected[a][1] for a in group} == {len(group)}
 
 
-def test_components_agree_with_a_search_of_the_graph():
-    rng = random.Random(8)
-    count = 200
-    edges = [(rng.randrange(count), rng.randrange(count)) for _ in range(150)]
+def smallest_reachable(count: int, edges: list[tuple[int, int]]) -> list[int]:
+    """Per node, the smallest node it reaches: by a plain search of the graph."""
     neighbours: dict[int, set[int]] = {n: set() for n in range(count)}
     for a, b in edges:
         neighbours[a].add(b)
@@ -78,7 +79,43 @@ def test_components_agree_with_a_search_of_the_graph():
                 seen.add(other)
                 stack.append(other)
         expected.append(min(seen))
-    assert components(count, edges) == expected
+    return expected
+
+
+def path_edges(order: list[int]) -> list[tuple[int, int]]:
+    return list(itertools.pairwise(order))
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["random", "dense", "path", "reversed path", "shuffled path", "zigzag path", "stars"],
+)
+def test_components_agree_with_a_search_of_the_graph(shape):
+    rng = random.Random(8)
+    count = 300
+    nodes = list(range(count))
+    rng.shuffle(nodes)
+    edges = {
+        "random": [(rng.randrange(count), rng.randrange(count)) for _ in range(200)],
+        "dense": [(rng.randrange(count), rng.randrange(count)) for _ in range(2000)],
+        "path": path_edges(list(range(count))),
+        "reversed path": path_edges(list(range(count))[::-1]),
+        "shuffled path": path_edges(nodes),
+        # large and small nodes alternate along it: many roots hook in each round
+        "zigzag path": path_edges(
+            [n for pair in zip(range(150), range(299, 149, -1), strict=True) for n in pair]
+        ),
+        "stars": [(hub, rng.randrange(count)) for hub in nodes[:10] for _ in range(30)],
+    }[shape]
+    rng.shuffle(edges)
+    sources = np.array([a for a, _ in edges], np.int64)
+    targets = np.array([b for _, b in edges], np.int64)
+    assert components(count, sources, targets).tolist() == smallest_reachable(count, edges)
+
+
+def test_components_of_no_edges_are_the_nodes():
+    none = np.array([], np.int64)
+    assert components(4, none, none).tolist() == [0, 1, 2, 3]
 
 
 def test_a_merge_of_two_stories_takes_the_smaller_id():
