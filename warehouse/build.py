@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from transforms.stories import story_clusters
 from transforms.tables import STAGED_SCHEMAS
+from warehouse.engine import new_connection
 from warehouse.memory import release_memory
 from warehouse.state import has_current_layout, state_parts
 
@@ -219,16 +220,19 @@ def _with_memory_limits(snapshot_dir: Path, write, spill_dir: Path | None):
             if path.name != "state.parquet":
                 path.unlink()
         try:
-            with duckdb.connect() as con:
+            with new_connection() as con:
                 con.execute("SET TimeZone = 'UTC'")
                 con.execute(f"SET memory_limit = '{limit}'")
                 # Rows are written in whatever order they come from the threads, but for
                 # an ORDER BY: keeping the parts' order made writing `articles` 0.6 s
                 # instead of 0.36 s at 100,000 files.
                 con.execute("SET preserve_insertion_order = false")
+                # (the database's setting: an earlier build's folder is not this one's)
                 if spill_dir is not None:
                     spill_dir.mkdir(parents=True, exist_ok=True)
                     con.execute(f"SET temp_directory = {_sql_str(str(spill_dir))}")
+                else:
+                    con.execute("RESET temp_directory")
                 return write(con)
         except duckdb.OutOfMemoryException:
             if limit == MEMORY_LIMITS[-1]:
@@ -284,30 +288,36 @@ def _patch(
     ):
         return None
     filtered = _staged_views(con, parts, state_file, snapshot_dir, previous)
-    # url_keys whose files changed: only their winners can change. Each side reads only the
+    # articles whose files changed: only their winners can change (by article_id, the
+    # url_key's hash, which stands for it and is shorter to read). Each side reads only the
     # parts its files are in (`came`: this run's, where all parts took 15 ms more)
-    keys = [
-        f"SELECT url_key, article_id FROM {_read_parquet(parts, names, 'articles')} "
+    ids = [
+        f"SELECT article_id FROM {_read_parquet(parts, names, 'articles')} "
         f"SEMI JOIN {side} USING (source_path, part)"
         for side, names in side_parts.items()
         if names
     ]
     con.execute(
         "CREATE TEMP TABLE touched AS "
-        + (" UNION ".join(keys) or "SELECT url_key, article_id FROM all_articles WHERE false")
+        + (" UNION ".join(ids) or "SELECT article_id FROM all_articles WHERE false")
     )
-    # the current articles of those url_keys: one scan of the staged rows for all that follows
+    # the current articles of those: one scan of the staged rows for all that follows
     con.execute(
-        "CREATE TEMP TABLE touched_articles AS SELECT source_path, part, url_key, published_at "
-        "FROM stg_articles WHERE url_key IN (SELECT url_key FROM touched)"
+        "CREATE TEMP TABLE touched_articles AS SELECT source_path, part, article_id, url_key, "
+        "published_at FROM stg_articles WHERE article_id IN (SELECT article_id FROM touched)"
     )
     earlier_articles = table_sql(previous, "articles")
-    # of those, the url_keys with an article before and none now, or the reverse: a related
-    # item naming one of them resolves differently now (article_id is the url_key's hash)
     con.execute(
-        "CREATE TEMP TABLE flipped AS SELECT url_key FROM (SELECT DISTINCT url_key FROM touched) "
-        f"WHERE (url_key IN (SELECT url_key FROM ({earlier_articles}))) "
-        "<> (url_key IN (SELECT url_key FROM touched_articles))"
+        "CREATE TEMP TABLE earlier_touched AS SELECT article_id, url_key "
+        f"FROM ({earlier_articles}) WHERE article_id IN (SELECT article_id FROM touched)"
+    )
+    # of those, the url_keys with an article before and none now, or the reverse: a related
+    # item naming one of them resolves differently now
+    con.execute(
+        "CREATE TEMP TABLE flipped AS SELECT url_key FROM earlier_touched "
+        "WHERE article_id NOT IN (SELECT article_id FROM touched_articles) UNION "
+        "SELECT url_key FROM touched_articles "
+        "WHERE article_id NOT IN (SELECT article_id FROM earlier_touched)"
     )
     no_flips = not con.execute("SELECT count(*) FROM flipped").fetchall()[0][0]
     # articles rewritten: the touched ones, and those with such a related item; the latter
