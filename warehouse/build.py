@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from transforms.stories import story_clusters
 from transforms.tables import STAGED_SCHEMAS
-from warehouse.engine import new_connection
+from warehouse.engine import forget_database, new_connection
 from warehouse.memory import release_memory
 from warehouse.state import has_current_layout, state_parts
 
@@ -124,7 +124,7 @@ PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GR
 
 # Tables whose rows a patch makes again only for the changed keys, with the column that
 # keys them. `providers` and `story_clusters` depend on every row, and are small: a patch
-# builds them whole.
+# builds them whole, unless the rows they depend on are as they were (then it links them).
 PATCHED_TABLES = {
     "articles": "article_id",
     "article_topics": "article_id",
@@ -205,7 +205,8 @@ def patch_snapshot(
 
     Correct because every row depends on the files of its own article or file, except
     `related_article_id` (which articles exist: only those whose url_key was touched can
-    appear or go) and the two small tables built whole.
+    appear or go) and the two small tables built whole (or linked, when what they depend
+    on is unchanged).
     """
     return _with_memory_limits(
         snapshot_dir,
@@ -222,22 +223,19 @@ def _with_memory_limits(snapshot_dir: Path, write, spill_dir: Path | None):
         for path in snapshot_dir.iterdir():
             if path.name != "state.parquet":
                 path.unlink()
+        if spill_dir is not None:
+            spill_dir.mkdir(parents=True, exist_ok=True)
         try:
-            with new_connection() as con:
-                con.execute("SET TimeZone = 'UTC'")
+            with new_connection(spill_dir) as con:
                 con.execute(f"SET memory_limit = '{limit}'")
+                con.execute("SET TimeZone = 'UTC'")
                 # Rows are written in whatever order they come from the threads, but for
                 # an ORDER BY: keeping the parts' order made writing `articles` 0.6 s
                 # instead of 0.36 s at 100,000 files.
                 con.execute("SET preserve_insertion_order = false")
-                # (the database's setting: an earlier build's folder is not this one's)
-                if spill_dir is not None:
-                    spill_dir.mkdir(parents=True, exist_ok=True)
-                    con.execute(f"SET temp_directory = {_sql_str(str(spill_dir))}")
-                else:
-                    con.execute("RESET temp_directory")
                 return write(con)
         except duckdb.OutOfMemoryException:
+            forget_database()
             if limit == MEMORY_LIMITS[-1]:
                 raise
     raise AssertionError("unreachable")

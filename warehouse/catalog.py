@@ -9,9 +9,11 @@ can be read without opening any database.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -90,15 +92,27 @@ def write_catalog(warehouse: Warehouse, snapshot_dir: Path, previous: Path | Non
     if earlier is not None and earlier.exists() and earlier.read_text() == views_id:
         shutil.copyfile(previous / CATALOG_FILE, catalog)
         views = []  # there already, over the macros replaced below
-    with new_connection() as con:
-        con.execute(f"ATTACH {_sql_str(str(catalog))} AS catalog")
-        con.execute("USE catalog")  # names in the views' SQL are the catalog's
-        con.execute("BEGIN")  # one commit, not one per statement (0.08 s to 0.03 s)
-        for statement in data_statements(warehouse, snapshot_dir) + views:
-            con.execute(statement)
-        con.execute("COMMIT")
+    # the database the run's build used (its memory limit, a build's, is not the catalog's)
+    with new_connection(warehouse.tmp) as con:
+        con.execute("RESET memory_limit")
+        # attached under a name of its own: attachments are the database's, not the
+        # connection's, and one left by a failed write must not stop the next
+        name = f"catalog_{uuid.uuid4().hex}"
+        con.execute(f"ATTACH {_sql_str(str(catalog))} AS {name}")
+        try:
+            con.execute(f"USE {name}")  # names in the views' SQL are the catalog's
+            con.execute("BEGIN")  # one commit, not one per statement (0.08 s to 0.03 s)
+            for statement in data_statements(warehouse, snapshot_dir) + views:
+                con.execute(statement)
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):  # the write's own error is the one told
+                con.execute("ROLLBACK")
+                con.execute("USE memory")
+                con.execute(f"DETACH {name}")
+            raise
         con.execute("USE memory")
-        con.execute("DETACH catalog")  # checkpointed: no write-ahead log left beside it
+        con.execute(f"DETACH {name}")  # checkpointed: no write-ahead log left beside it
     _fsync(catalog)
     (snapshot_dir / VIEWS_ID_FILE).write_text(views_id)
     # The absolute paths in the views point into this folder; remember which, so that a

@@ -171,6 +171,30 @@ def test_a_build_out_of_memory_is_tried_again_with_more(tmp_path, monkeypatch):
     assert published_state(Warehouse(tmp_path / "b" / "wh")).num_rows == 50
 
 
+def test_a_build_is_tried_again_after_its_database_spilled(tmp_path):
+    # DuckDB cannot move a database's spill folder once it has spilled: neither the try
+    # after running out nor a later build may ask it to
+    from warehouse.build import _with_memory_limits
+
+    tries = []
+
+    def write(con):
+        tries.append(con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0])
+        if len(tries) == 1:  # a sort larger than the memory limit spills, then it runs out
+            con.execute("SET memory_limit = '100MB'")
+            sort = "SELECT repeat('x', 100) || range AS s FROM range(2000000) ORDER BY s DESC"
+            con.execute(f"COPY ({sort}) TO '{tmp_path / 'sorted.parquet'}'")
+            with pytest.raises(duckdb.NotImplementedException, match="temporary directory"):
+                con.execute(f"SET temp_directory = '{tmp_path / 'elsewhere'}'")  # it spilled
+            raise duckdb.OutOfMemoryException("as if the build ran out")
+        return len(tries)
+
+    spill = tmp_path / "spill"
+    assert _with_memory_limits(tmp_path / "snapshot", write, spill) == 2
+    assert _with_memory_limits(tmp_path / "other", write, tmp_path / "other-spill") == 3
+    assert tries == [str(spill), str(spill), str(tmp_path / "other-spill")]
+
+
 def test_parts_whose_names_hash_alike_stop_the_build():
     import warehouse.build as build_module
 

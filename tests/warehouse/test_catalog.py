@@ -126,3 +126,20 @@ def test_a_catalog_starts_from_the_last_one_when_it_has_the_same_views(tmp_path,
         assert marks.fetchall()[0][0] == int(same_views)
         comments = "SELECT count(*) FROM duckdb_columns() WHERE comment IS NOT NULL"
         assert con.execute(comments).fetchall()[0][0] > 50  # every column's, from the first
+
+
+def test_a_failed_catalog_write_leaves_the_next_one_free(tmp_path, monkeypatch):
+    import warehouse.catalog as catalog_module
+
+    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
+    source.mkdir()
+    (source / "a.md").write_text("---\ntitle: first\nwebUrl: https://e.com/a\n---\n")
+    run_ingest(source, wh)
+    snapshot = wh.snapshots / published_snapshot(wh)
+    monkeypatch.setattr(catalog_module, "view_statements", lambda: ["CREATE VIEW broken AS x"])
+    with pytest.raises(duckdb.Error):
+        write_catalog(wh, snapshot)
+    monkeypatch.undo()
+    write_catalog(wh, snapshot)  # not stopped by the failed one's attachment
+    with connect(wh.root) as con:
+        assert con.execute("SELECT title FROM articles").fetchall() == [("first",)]
