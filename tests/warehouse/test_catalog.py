@@ -101,12 +101,18 @@ def test_load_runs_has_todays_columns_when_only_older_runs_recorded_them(tmp_pat
     assert columns == RUN_SCHEMA.names
 
 
-@pytest.mark.parametrize("same_views", [True, False])
-def test_a_catalog_starts_from_the_last_one_when_it_has_the_same_views(tmp_path, same_views):
+def published_once(tmp_path) -> tuple:
+    """A source of one article, and a warehouse that published it."""
     source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
     source.mkdir()
     (source / "a.md").write_text("---\ntitle: first\nwebUrl: https://e.com/a\n---\n")
     run_ingest(source, wh)
+    return source, wh
+
+
+@pytest.mark.parametrize("same_views", [True, False])
+def test_a_catalog_starts_from_the_last_one_when_it_has_the_same_views(tmp_path, same_views):
+    source, wh = published_once(tmp_path)
     first = wh.snapshots / published_snapshot(wh)
     # a mark in the first catalog: only a copy of it carries it over
     with duckdb.connect(str(first / CATALOG_FILE)) as con:
@@ -131,10 +137,7 @@ def test_a_catalog_starts_from_the_last_one_when_it_has_the_same_views(tmp_path,
 def test_a_failed_catalog_write_leaves_the_next_one_free(tmp_path, monkeypatch):
     import warehouse.catalog as catalog_module
 
-    source, wh = tmp_path / "src", Warehouse(tmp_path / "wh")
-    source.mkdir()
-    (source / "a.md").write_text("---\ntitle: first\nwebUrl: https://e.com/a\n---\n")
-    run_ingest(source, wh)
+    _, wh = published_once(tmp_path)
     snapshot = wh.snapshots / published_snapshot(wh)
     monkeypatch.setattr(catalog_module, "view_statements", lambda: ["CREATE VIEW broken AS x"])
     with pytest.raises(duckdb.Error):
