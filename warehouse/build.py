@@ -122,24 +122,18 @@ MEMORY_LIMITS = ("256MB", "512MB", "1GB", "2GB", "4GB", "8GB")
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 32768"
 
 
-# Tables whose rows a patch makes again only for the changed keys, with the column that
-# keys them. `providers` and `story_clusters` depend on every row, and are small: a patch
-# builds them whole, unless the rows they depend on are as they were (then it links them).
-PATCHED_TABLES = {
-    "articles": "article_id",
-    "article_topics": "article_id",
-    "related_items": "article_id",
-    "images": "article_id",
-    "article_sources": "source_path",
-    "rejected_files": "source_path",
-    "field_issues": "source_path",
-}
+# A patch makes again the rows of the changed articles, in the tables keyed by article_id
+# (articles, article_topics, related_items, images), and those of the changed files, in
+# the tables keyed by source_path (article_sources, rejected_files, field_issues).
+# `providers` and `story_clusters` depend on every row, and are small: a patch builds them
+# whole, unless the rows they depend on are as they were (then it links them).
+#
 # Tables a patch leaves in their base file, with a delta beside it (see the module's
-# docstring): `articles`, whose bodies make it the widest table by far, and
-# `article_sources`, whose row of a file changes with the file's content (its hash), so that
-# every patch would copy it whole (measured at 100,000 files, a 1% change: 70 ms of a patch
-# of 0.54 s, against 10 ms as a delta).
-DELTA_TABLES = ("articles", "article_sources")
+# docstring), and the column that keys their rows: `articles`, whose bodies make it the
+# widest table by far, and `article_sources`, whose row of a file changes with the file's
+# content (its hash), so that every patch would copy it whole (measured at 100,000 files, a
+# 1% change: 70 ms of a patch of 0.54 s, against 10 ms as a delta).
+DELTA_TABLES = {"articles": "article_id", "article_sources": "source_path"}
 # A snapshot is patched while the rows patched since the bases were built (in a delta, and
 # hidden in a base) of whichever table of DELTA_TABLES has more, and this run's changed files,
 # are at most this share of all files; beyond, every table is built whole again
@@ -273,32 +267,24 @@ def _patch(
     # the files whose part changed, as the run found them (finding them by joining the two
     # states took 45-50 ms at 100,000 files): whose rows left (changed or deleted) are
     # `gone`, whose rows came are `came`
-    con.register("moved", moved)
-    for name, side in (("gone", "old_part"), ("came", "new_part")):
-        con.execute(
-            f"CREATE TEMP TABLE {name} AS SELECT source_path, {side} AS part FROM moved "
-            f"WHERE {side} IS NOT NULL"
-        )
-    files, changed_files = pq.ParquetFile(state_file).metadata.num_rows, moved.num_rows
-    side_parts = {
-        side: [row[0] for row in con.execute(f"SELECT DISTINCT part FROM {side}").fetchall()]
-        for side in ("gone", "came")
+    sides = {
+        name: moved.filter(pc.is_valid(moved[side]))
+        .select(["source_path", side])
+        .rename_columns(["source_path", "part"])
+        for name, side in (("gone", "old_part"), ("came", "new_part"))
     }
+    for name, rows in sides.items():
+        con.register(name, rows)
+    side_parts = {name: pc.unique(rows["part"]).to_pylist() for name, rows in sides.items()}
+    files, changed_files = pq.ParquetFile(state_file).metadata.num_rows, moved.num_rows
     if changed_files + _patched_rows(previous) > patch_limit * files or not all(
         (parts / part / "articles.parquet").exists() for part in side_parts["gone"]
     ):
         return None
     # the current articles of every part, for the touched ones; the other staged tables
     # are read only in the parts that hold rows to make again (`needed` below)
-    gone_rows = moved.filter(pc.is_valid(moved["old_part"])).select(["source_path", "old_part"])
     staged, filtered = _staged_views(
-        con,
-        parts,
-        state_file,
-        snapshot_dir,
-        previous,
-        gone_rows.rename_columns(["source_path", "part"]),
-        tables=("articles",),
+        con, parts, state_file, snapshot_dir, previous, sides["gone"], tables=("articles",)
     )
     # articles whose files changed: only their winners can change (by article_id, the
     # url_key's hash, which stands for it and is shorter to read). Each side reads only the
@@ -526,7 +512,7 @@ def _write_delta(con, previous, snapshot_dir, table, rows, changed_keys) -> int:
     """Link the base of `table` from `previous`; write its delta (the earlier delta's rows
     of unchanged keys, and `rows`) and its deleted rows (the base's row numbers, earlier
     ones and those of `changed_keys`); return its row count. Used for DELTA_TABLES."""
-    key = PATCHED_TABLES[table]
+    key = DELTA_TABLES[table]
     base = snapshot_dir / f"{table}.parquet"
     os.link(previous / f"{table}.parquet", base)
     delta, deleted = (previous / f"{table}.{kind}.parquet" for kind in ("delta", "deleted"))
