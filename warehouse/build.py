@@ -360,14 +360,14 @@ def _patch(
     _winner_views(con, PATCH_WINNER_VIEW)
     # the rows of the tables keyed by article, made again for the redo articles, and their
     # fingerprints against those of the rows they replace
-    for table in ("articles", *FINGERPRINTED.values()):
+    con.execute(f"CREATE TEMP TABLE new_articles AS {TABLES['articles']}")
+    counts = {
+        "articles": _write_delta(
+            con, previous, snapshot_dir, "articles", "SELECT * FROM new_articles", "redo"
+        )
+    }
+    for table in FINGERPRINTED.values():  # related items resolve against the new articles
         con.execute(f"CREATE TEMP TABLE new_{table} AS {TABLES[table]}")
-        if table == "articles":  # related_items resolves its links against the new articles
-            counts = {
-                table: _write_delta(
-                    con, previous, snapshot_dir, table, "SELECT * FROM new_articles", "redo"
-                )
-            }
     con.execute(
         "CREATE TEMP TABLE fingerprints AS "
         + _fingerprints("new_articles", {c: f"new_{t}" for c, t in FINGERPRINTED.items()})
@@ -397,11 +397,8 @@ def _patch(
     for column, table in FINGERPRINTED.items():
         if same[column]:
             counts[table] = _link_table(con, previous, snapshot_dir, table)
-        else:  # the earlier rows of the unchanged articles, and the new ones
-            merged = (
-                f"SELECT * FROM ({table_sql(previous, table)}) ANTI JOIN redo "
-                f"USING (article_id) UNION ALL SELECT * FROM new_{table}"
-            )
+        else:
+            merged = _replaced(previous, table, "redo", "article_id")
             counts[table] = _write_table(con, snapshot_dir, table, merged)
     if no_flips and same["provider"] and same["related"]:
         counts["providers"] = _link_table(con, previous, snapshot_dir, "providers")
@@ -437,21 +434,27 @@ def _patch(
         con.execute(
             f"CREATE TEMP TABLE new_{table} AS " + TABLES[table].replace("{changed}", only_changed)
         )
-        earlier = table_sql(previous, table)
         if _same_rows(
             con,
-            f"SELECT * FROM ({earlier}) SEMI JOIN redo_files USING (source_path)",
+            f"SELECT * FROM ({table_sql(previous, table)}) SEMI JOIN redo_files "
+            "USING (source_path)",
             f"SELECT * FROM new_{table}",
         ):
             counts[table] = _link_table(con, previous, snapshot_dir, table)
         else:
-            merged = (
-                f"SELECT * FROM ({earlier}) ANTI JOIN redo_files "
-                f"USING (source_path) UNION ALL SELECT * FROM new_{table}"
-            )
+            merged = _replaced(previous, table, "redo_files", "source_path")
             counts[table] = _write_table(con, snapshot_dir, table, merged)
     _write_build_id(snapshot_dir)
     return {table: counts[table] for table in TABLES}
+
+
+def _replaced(previous: Path, table: str, changed_keys: str, key: str) -> str:
+    """A SELECT of `table` of `previous` with the rows of `changed_keys` (a table of `key`
+    values) replaced by those of `new_<table>`."""
+    return (
+        f"SELECT * FROM ({table_sql(previous, table)}) ANTI JOIN {changed_keys} "
+        f"USING ({key}) UNION ALL SELECT * FROM new_{table}"
+    )
 
 
 def _fingerprints(articles: str, rows: dict[str, str]) -> str:
